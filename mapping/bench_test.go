@@ -1,0 +1,68 @@
+package mapping_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/spanferry/spanferry/mapping"
+)
+
+// benchMessage is a realistic 8-step result of about 1.5 KB.
+func benchMessage(b *testing.B) []byte {
+	data, err := os.ReadFile("testdata/bench-8-steps.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return data
+}
+
+// BenchmarkMap measures the mapping alone: a decoded 8-step result into a
+// fresh collector (9 spans).
+func BenchmarkMap(b *testing.B) {
+	m := newMapper(b)
+	d, err := m.Decode(benchMessage(b), mapping.Source{Stored: stored})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := m.NewCollector(d, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.Map(c, d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecode measures decoding and validating the same message.
+func BenchmarkDecode(b *testing.B) {
+	m := newMapper(b)
+	data := benchMessage(b)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Decode(data, mapping.Source{Stored: stored}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeAndMap is the whole per-message cost before export.
+func BenchmarkDecodeAndMap(b *testing.B) {
+	m := newMapper(b)
+	data := benchMessage(b)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := m.Decode(data, mapping.Source{Stored: stored})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, _ := m.NewCollector(d, nil)
+		if _, err := m.Map(c, d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,356 @@
+// Package mapping turns workflow results (CONTRACT §1) into spans
+// (CONTRACT §2): it decodes and validates a message, derives its ids and
+// times, and writes one span per result and per step into a collector. It
+// does no I/O and never exports.
+package mapping
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/spanferry/spanferry/collector"
+)
+
+// ScopeName is the instrumentation scope of every span the mapping makes.
+const ScopeName = "github.com/spanferry/spanferry/mapping"
+
+// Mapper decodes workflow results and maps them into spans. It is safe for
+// concurrent use; create one with New and share it.
+type Mapper struct {
+	limits  Limits
+	base    *resource.Resource
+	service string
+	scope   instrumentation.Scope
+
+	// resources caches the resource per service name: results of one
+	// service share one *resource.Resource, which also lets the OTLP
+	// exporter group their spans under one ResourceSpans.
+	resources   sync.Map // string -> *resource.Resource
+	cachedCount int64
+	cacheMu     sync.Mutex
+}
+
+// maxCachedResources bounds the resource cache: service names come from
+// messages, and a stream of distinct ones must not grow memory without end.
+const maxCachedResources = 1024
+
+// New returns a Mapper.
+func New(opts ...Option) (*Mapper, error) {
+	cfg := config{limits: DefaultLimits(), resource: resource.Empty()}
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.service == "" {
+		cfg.service = DefaultServiceName
+		if v, ok := cfg.resource.Set().Value(semconv.ServiceNameKey); ok && v.AsString() != "" {
+			cfg.service = v.AsString()
+		}
+	}
+	return &Mapper{
+		limits:  cfg.limits,
+		base:    cfg.resource,
+		service: cfg.service,
+		scope:   instrumentation.Scope{Name: ScopeName},
+	}, nil
+}
+
+// Limits returns the limits in force.
+func (m *Mapper) Limits() Limits { return m.limits }
+
+// Source is what the transport knows of a message beyond its body.
+type Source struct {
+	// Traceparent is the message's W3C traceparent header, if any. It gives
+	// the trace id and the remote parent of the root span when the body has
+	// no trace_id.
+	Traceparent string
+	// Stored is when the message was stored (JetStream's timestamp): the
+	// root's end when the result has neither started_at nor ended_at. Zero
+	// means now.
+	Stored time.Time
+}
+
+// Decoded is a valid workflow result with the identity and times derived
+// for it. Create it with Decode; map it with Map.
+type Decoded struct {
+	Result Result
+	// TraceID is the trace id of every span of the result.
+	TraceID trace.TraceID
+	// Parent is the remote parent of the root span (from traceparent), or
+	// the zero SpanContext.
+	Parent trace.SpanContext
+	// Stored is Source.Stored, or the decoding time when that was zero.
+	Stored time.Time
+
+	// nodes holds the parsed times of the root and every step in pre-order,
+	// so times are parsed once, in validation, and Map walks the same order.
+	nodes []node
+}
+
+// Steps returns the number of steps of the result, at every depth.
+func (d *Decoded) Steps() int { return len(d.nodes) - 1 }
+
+type node struct {
+	start, end time.Time // zero when not given
+	latency    time.Duration
+	hasLatency bool
+}
+
+// Decode decodes and validates one message. Every error it returns matches
+// ErrInvalid (see IsPermanent) and is a *FieldError naming the field.
+func (m *Mapper) Decode(data []byte, src Source) (*Decoded, error) {
+	if len(data) > m.limits.MaxBytes {
+		return nil, &FieldError{
+			Msg: "message is " + strconv.Itoa(len(data)) + " bytes, over the limit of " + strconv.Itoa(m.limits.MaxBytes),
+			Err: ErrTooLarge,
+		}
+	}
+	if len(data) > prescanThreshold {
+		if err := prescan(data, m.limits); err != nil {
+			return nil, err
+		}
+	}
+	d := &Decoded{Stored: src.Stored}
+	if err := json.Unmarshal(data, &d.Result); err != nil {
+		return nil, jsonError(data, err)
+	}
+	if d.Stored.IsZero() {
+		d.Stored = time.Now()
+	}
+	if err := m.validate(d); err != nil {
+		return nil, err
+	}
+	m.identify(d, src.Traceparent)
+	return d, nil
+}
+
+// identify resolves the trace id: trace_id, else traceparent's, else
+// derived from id. A traceparent also gives the root's remote parent.
+func (m *Mapper) identify(d *Decoded, traceparent string) {
+	if d.TraceID.IsValid() { // set from trace_id by validate
+		return
+	}
+	if traceparent != "" {
+		carrier := propagation.MapCarrier{"traceparent": traceparent}
+		sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), carrier))
+		if sc.IsValid() {
+			d.TraceID = sc.TraceID()
+			d.Parent = sc
+			return
+		}
+	}
+	d.TraceID = DeriveTraceID(d.Result.ID)
+}
+
+// NewCollector returns a collector for d's trace with the resource and
+// scope of the mapping, ready for Map. exporter may be nil.
+func (m *Mapper) NewCollector(d *Decoded, exporter sdktrace.SpanExporter) (*collector.Collector, error) {
+	return collector.New(d.TraceID, exporter,
+		collector.WithResource(m.resourceFor(d.Result.Service)),
+		collector.WithScope(m.scope),
+		collector.WithCapacity(len(d.nodes)),
+	)
+}
+
+func (m *Mapper) resourceFor(service string) *resource.Resource {
+	if service == "" {
+		service = m.service
+	}
+	if r, ok := m.resources.Load(service); ok {
+		return r.(*resource.Resource)
+	}
+	r, err := resource.Merge(m.base, resource.NewSchemaless(semconv.ServiceName(service)))
+	if err != nil {
+		// Merge fails only on conflicting schema URLs, and the service
+		// resource has none.
+		r = m.base
+	}
+	m.cacheMu.Lock()
+	if m.cachedCount < maxCachedResources {
+		if _, loaded := m.resources.LoadOrStore(service, r); !loaded {
+			m.cachedCount++
+		}
+	}
+	m.cacheMu.Unlock()
+	return r
+}
+
+// validate checks the result against CONTRACT §1 and the limits, and
+// parses its times into d.nodes.
+func (m *Mapper) validate(d *Decoded) error {
+	r := &d.Result
+	p := make(path, 0, 8)
+	if r.Version != "" {
+		major, _, _ := strings.Cut(r.Version.String(), ".")
+		if v, err := strconv.Atoi(major); err != nil || v != 1 {
+			return &FieldError{Path: "version", Msg: "unsupported version " + r.Version.String() + " (this worker reads version 1)", Err: ErrUnsupportedVersion}
+		}
+	}
+	if r.ID == "" {
+		return p.field("id").errorf("required")
+	}
+	if r.Name == "" {
+		return p.field("name").errorf("required")
+	}
+	if r.TraceID != "" {
+		id, err := trace.TraceIDFromHex(r.TraceID)
+		if err != nil {
+			return p.field("trace_id").errorf("must be 32 lowercase hex characters, not all zero")
+		}
+		d.TraceID = id
+	}
+	d.nodes = make([]node, 1, 1+countSteps(r.Steps, m.limits.MaxSteps+1))
+	if err := parseTiming(p, &d.nodes[0], r.StartedAt, r.EndedAt, r.LatencyMS); err != nil {
+		return err
+	}
+	if err := validateMetadata(p, r.Metadata); err != nil {
+		return err
+	}
+	if err := m.validateSteps(p, d, r.Steps, 1); err != nil {
+		return err
+	}
+	return nil
+}
+
+// countSteps counts steps up to limit, so a huge message costs no more
+// than the limit to size.
+func countSteps(steps []Step, limit int) int {
+	n := 0
+	for i := range steps {
+		if n >= limit {
+			return n
+		}
+		n += 1 + countSteps(steps[i].Steps, limit-n-1)
+	}
+	return n
+}
+
+func (m *Mapper) validateSteps(parent path, d *Decoded, steps []Step, depth int) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	if depth > m.limits.MaxDepth {
+		return &FieldError{Path: parent.field("steps").String(), Msg: "nested deeper than the limit of " + strconv.Itoa(m.limits.MaxDepth), Err: ErrTooLarge}
+	}
+	for i := range steps {
+		s := &steps[i]
+		p := parent.index("steps", i)
+		if len(d.nodes) > m.limits.MaxSteps {
+			return &FieldError{Path: p.String(), Msg: "more than the limit of " + strconv.Itoa(m.limits.MaxSteps) + " steps", Err: ErrTooLarge}
+		}
+		if s.Name == "" {
+			return p.field("name").errorf("required")
+		}
+		if s.ID != "" {
+			for j := range i {
+				if steps[j].ID == s.ID {
+					// Not parent.index(j): it would reuse p's backing array.
+					return p.field("id").errorf("duplicates steps[" + strconv.Itoa(j) + "].id (" + strconv.Quote(s.ID) + "); sibling ids must be unique")
+				}
+			}
+		}
+		if s.SpanID != "" {
+			if _, err := trace.SpanIDFromHex(s.SpanID); err != nil {
+				return p.field("span_id").errorf("must be 16 lowercase hex characters, not all zero")
+			}
+		}
+		if s.Usage != nil {
+			if s.Usage.InputTokens != nil && *s.Usage.InputTokens < 0 {
+				return p.field("usage").field("input_tokens").errorf("must not be negative")
+			}
+			if s.Usage.OutputTokens != nil && *s.Usage.OutputTokens < 0 {
+				return p.field("usage").field("output_tokens").errorf("must not be negative")
+			}
+		}
+		if s.Cost != nil && (*s.Cost < 0 || math.IsInf(*s.Cost, 0)) {
+			return p.field("cost").errorf("must be a non-negative number")
+		}
+		d.nodes = append(d.nodes, node{})
+		if err := parseTiming(p, &d.nodes[len(d.nodes)-1], s.StartedAt, s.EndedAt, s.LatencyMS); err != nil {
+			return err
+		}
+		if err := validateMetadata(p, s.Metadata); err != nil {
+			return err
+		}
+		if err := m.validateSteps(p, d, s.Steps, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parseTiming(p path, n *node, startedAt, endedAt string, latencyMS *float64) error {
+	var err error
+	if startedAt != "" {
+		if n.start, err = time.Parse(time.RFC3339Nano, startedAt); err != nil {
+			return p.field("started_at").errorf("must be an RFC 3339 time, got " + strconv.Quote(startedAt))
+		}
+	}
+	if endedAt != "" {
+		if n.end, err = time.Parse(time.RFC3339Nano, endedAt); err != nil {
+			return p.field("ended_at").errorf("must be an RFC 3339 time, got " + strconv.Quote(endedAt))
+		}
+		if startedAt != "" && n.end.Before(n.start) {
+			return p.field("ended_at").errorf("is before started_at")
+		}
+	}
+	if latencyMS != nil {
+		ms := *latencyMS
+		// A duration must fit time.Duration: about 292 years.
+		if ms < 0 || ms > float64(math.MaxInt64/int64(time.Millisecond)) {
+			return p.field("latency_ms").errorf("must be a non-negative number of milliseconds")
+		}
+		n.latency = time.Duration(math.Round(ms * float64(time.Millisecond)))
+		n.hasLatency = true
+	}
+	return nil
+}
+
+func validateMetadata(p path, md map[string]json.RawMessage) error {
+	for k, v := range md {
+		if k == "" {
+			return p.field("metadata").errorf("keys must not be empty")
+		}
+		switch v[0] {
+		case '{', '[':
+			return p.field("metadata").field(k).errorf("must be a string, number, boolean or null")
+		}
+	}
+	return nil
+}
+
+// metadataValue converts a validated scalar metadata value to an attribute
+// value; ok is false for null.
+func metadataValue(raw json.RawMessage) (attribute.Value, bool) {
+	switch raw[0] {
+	case 'n':
+		return attribute.Value{}, false
+	case 't':
+		return attribute.BoolValue(true), true
+	case 'f':
+		return attribute.BoolValue(false), true
+	case '"':
+		var s string
+		_ = json.Unmarshal(raw, &s) // the decoder already checked it
+		return attribute.StringValue(s), true
+	}
+	if i, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+		return attribute.Int64Value(i), true
+	}
+	f, _ := strconv.ParseFloat(string(raw), 64)
+	return attribute.Float64Value(f), true
+}
