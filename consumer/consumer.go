@@ -1,0 +1,482 @@
+// Package consumer moves workflow results from a JetStream durable consumer
+// to an OTLP exporter: it fetches a batch, maps each result inside its own
+// scoped collector, exports every span of the batch in one request, and
+// only then acknowledges. It owns the ack decision: exactly one function,
+// settle, turns an outcome into Ack, Term (after the dead letter is
+// stored) or NakWithDelay.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/spanferry/spanferry/mapping"
+)
+
+// Config says where to consume from and how much to hold at once.
+type Config struct {
+	Stream        string
+	Subjects      []string
+	Durable       string
+	CreateStream  bool // create the stream, the dead-letter stream and the consumer when missing
+	DLQSubject    string
+	DLQStream     string
+	BatchSize     int           // most results per export request
+	BatchWait     time.Duration // longest wait to fill a batch
+	AckWait       time.Duration // the consumer's AckWait, when the worker creates it
+	Concurrency   int           // export requests in flight at once
+	MaxAckPending int           // when the worker creates the consumer; 0 derives it
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Stream == "" || c.Durable == "" || c.DLQSubject == "":
+		return fmt.Errorf("%w: stream, durable and dead-letter subject are required", ErrInvalidConfig)
+	case c.BatchSize < 1 || c.Concurrency < 1:
+		return fmt.Errorf("%w: batch size and concurrency must be at least 1", ErrInvalidConfig)
+	case c.BatchWait <= 0 || c.AckWait < time.Second:
+		return fmt.Errorf("%w: batch wait must be positive and ack wait at least 1s", ErrInvalidConfig)
+	}
+	return nil
+}
+
+// Headers of a dead letter (CONTRACT §6), added to the original ones.
+const (
+	HeaderError      = "Spanferry-Error"
+	HeaderStream     = "Spanferry-Stream"
+	HeaderStreamSeq  = "Spanferry-Stream-Seq"
+	HeaderSubject    = "Spanferry-Subject"
+	HeaderDeliveries = "Spanferry-Deliveries"
+)
+
+// Consumer is the worker's main loop. Create it with New, call Run.
+type Consumer struct {
+	js      jetstream.JetStream
+	mapper  *mapping.Mapper
+	exp     sdktrace.SpanExporter
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+	gate    gate
+
+	mu    sync.Mutex
+	cons  jetstream.Consumer
+	ready bool
+}
+
+// Option configures a Consumer.
+type Option func(*Consumer)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(c *Consumer) { c.log = l } }
+
+// WithMetrics sets the metrics (default: unregistered ones).
+func WithMetrics(m *Metrics) Option { return func(c *Consumer) { c.metrics = m } }
+
+// New returns a Consumer. It does no I/O; Run binds to the stream.
+func New(js jetstream.JetStream, m *mapping.Mapper, exp sdktrace.SpanExporter, cfg Config, opts ...Option) (*Consumer, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	c := &Consumer{js: js, mapper: m, exp: exp, cfg: cfg, log: slog.Default()}
+	for _, opt := range opts {
+		opt(c)
+	}
+	if c.metrics == nil {
+		c.metrics = NewMetrics(nil)
+	}
+	return c, nil
+}
+
+// Ready reports whether the consumer is bound to its durable consumer.
+func (c *Consumer) Ready() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ready
+}
+
+// bind finds the durable consumer, creating the streams and the consumer
+// when CreateStream is set. Existing streams and consumers are never
+// modified: in production, operators own them.
+func (c *Consumer) bind(ctx context.Context) (jetstream.Consumer, error) {
+	stream, err := c.js.Stream(ctx, c.cfg.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) && c.cfg.CreateStream {
+		stream, err = c.js.CreateStream(ctx, jetstream.StreamConfig{
+			Name: c.cfg.Stream, Subjects: c.cfg.Subjects, Storage: jetstream.FileStorage,
+			Duplicates: 2 * time.Minute,
+		})
+		if err == nil {
+			c.log.Info("created stream", "stream", c.cfg.Stream, "subjects", c.cfg.Subjects)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
+	}
+	if c.cfg.CreateStream && c.cfg.DLQStream != "" {
+		if _, err := c.js.Stream(ctx, c.cfg.DLQStream); errors.Is(err, jetstream.ErrStreamNotFound) {
+			_, err = c.js.CreateStream(ctx, jetstream.StreamConfig{
+				Name: c.cfg.DLQStream, Subjects: []string{c.cfg.DLQSubject}, Storage: jetstream.FileStorage,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("dead-letter stream %s: %w", c.cfg.DLQStream, err)
+			}
+			c.log.Info("created dead-letter stream", "stream", c.cfg.DLQStream, "subject", c.cfg.DLQSubject)
+		}
+	}
+	cons, err := stream.Consumer(ctx, c.cfg.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) && c.cfg.CreateStream {
+		maxPending := c.cfg.MaxAckPending
+		if maxPending == 0 {
+			// Room for eight replicas at full concurrency: a consumer-wide
+			// cap below that would leave replicas idle.
+			maxPending = 8 * c.cfg.BatchSize * c.cfg.Concurrency
+		}
+		filter := ""
+		if len(c.cfg.Subjects) == 1 {
+			filter = c.cfg.Subjects[0]
+		}
+		cons, err = stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       c.cfg.Durable,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       c.cfg.AckWait,
+			MaxDeliver:    -1, // transient failures retry until the receiver is back
+			MaxAckPending: maxPending,
+			FilterSubject: filter,
+			FilterSubjects: func() []string {
+				if filter != "" {
+					return nil
+				}
+				return c.cfg.Subjects
+			}(),
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on %s: %w", c.cfg.Durable, c.cfg.Stream, err)
+	}
+	return cons, nil
+}
+
+// Run consumes until ctx is done, then stops fetching and waits for the
+// batches in flight to be exported and settled. Their exports run on a
+// context of their own, so the caller bounds shutdown by how long it waits
+// for Run (unsettled messages are redelivered after AckWait: nothing is
+// lost either way).
+func (c *Consumer) Run(ctx context.Context) error {
+	var cons jetstream.Consumer
+	for {
+		var err error
+		if cons, err = c.bind(ctx); err == nil {
+			break
+		}
+		c.log.Error("cannot bind to the durable consumer; retrying", "err", err)
+		c.gate.fail(0)
+		if c.gate.wait(ctx) != nil {
+			return err
+		}
+	}
+	c.gate.ok()
+	c.mu.Lock()
+	c.cons, c.ready = cons, true
+	c.mu.Unlock()
+	c.log.Info("consuming", "stream", c.cfg.Stream, "durable", c.cfg.Durable, "batch_size", c.cfg.BatchSize, "concurrency", c.cfg.Concurrency)
+
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	go c.watchPending(ctx, cons)
+
+	slots := make(chan struct{}, c.cfg.Concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		if c.gate.wait(ctx) != nil {
+			<-slots
+			return nil
+		}
+		msgs, err := c.fetch(cons)
+		if err != nil {
+			<-slots
+			if ctx.Err() != nil {
+				return nil
+			}
+			c.log.Warn("fetch failed", "err", err)
+			c.gate.fail(0)
+			continue
+		}
+		if len(msgs) == 0 {
+			<-slots
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			c.handle(work, msgs)
+		}()
+	}
+}
+
+func (c *Consumer) fetch(cons jetstream.Consumer) ([]jetstream.Msg, error) {
+	batch, err := cons.Fetch(c.cfg.BatchSize, jetstream.FetchMaxWait(c.cfg.BatchWait))
+	if err != nil {
+		return nil, err
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && len(msgs) == 0 {
+		return nil, err
+	}
+	return msgs, nil
+}
+
+func (c *Consumer) watchPending(ctx context.Context, cons jetstream.Consumer) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		if info, err := cons.Info(ctx); err == nil {
+			c.metrics.Pending.Set(float64(info.NumPending))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// item is one result of a batch: its message and its spans.
+type item struct {
+	msg   jetstream.Msg
+	spans []sdktrace.ReadOnlySpan
+}
+
+// handle maps every message of a batch, dead-letters the ones that can
+// never succeed, and exports the rest in one request.
+func (c *Consumer) handle(ctx context.Context, msgs []jetstream.Msg) {
+	c.metrics.Inflight.Add(float64(len(msgs)))
+	defer c.metrics.Inflight.Sub(float64(len(msgs)))
+
+	// A long export must not let AckWait expire: the messages would be
+	// redelivered to another replica while this one still works on them.
+	stop := c.keepAlive(msgs)
+	defer stop()
+
+	items := make([]item, 0, len(msgs))
+	for _, msg := range msgs {
+		spans, err := c.mapOne(msg)
+		if err != nil {
+			c.deadLetter(ctx, msg, err)
+			continue
+		}
+		items = append(items, item{msg: msg, spans: spans})
+	}
+	c.deliver(ctx, items)
+}
+
+func (c *Consumer) mapOne(msg jetstream.Msg) ([]sdktrace.ReadOnlySpan, error) {
+	src := mapping.Source{Traceparent: msg.Headers().Get("traceparent")}
+	if meta, err := msg.Metadata(); err == nil {
+		src.Stored = meta.Timestamp
+	}
+	d, err := c.mapper.Decode(msg.Data(), src)
+	if err != nil {
+		return nil, err
+	}
+	col, err := c.mapper.NewCollector(d, nil)
+	if err != nil {
+		return nil, err
+	}
+	st, err := c.mapper.Map(col, d)
+	if err != nil {
+		return nil, err
+	}
+	c.metrics.Truncations.Add(float64(st.Truncations))
+	return col.Take(), nil
+}
+
+// deliver exports items in one request and settles them. A request the
+// receiver refuses for good is split in halves until the offending results
+// are alone, so that only they are dead-lettered.
+func (c *Consumer) deliver(ctx context.Context, items []item) {
+	if len(items) == 0 {
+		return
+	}
+	var spans []sdktrace.ReadOnlySpan
+	for _, it := range items {
+		spans = append(spans, it.spans...)
+	}
+	actx, a := withAttempt(ctx)
+	start := time.Now()
+	err := c.exp.ExportSpans(actx, spans)
+	c.metrics.ExportTime.Observe(time.Since(start).Seconds())
+	c.metrics.BatchResults.Observe(float64(len(items)))
+
+	switch classify(err, a) {
+	case exported:
+		c.gate.ok()
+		c.metrics.SpansOut.Add(float64(len(spans)))
+		for _, it := range items {
+			c.settle(ctx, it.msg, nil)
+		}
+	case transient:
+		c.gate.fail(a.retryAfter)
+		c.log.Warn("export failed; will retry", "results", len(items), "status", a.status, "err", err)
+		for _, it := range items {
+			c.settle(ctx, it.msg, &retry{after: a.retryAfter})
+		}
+	case rejected:
+		if len(items) == 1 {
+			c.deadLetter(ctx, items[0].msg, fmt.Errorf("rejected by the OTLP receiver (status %d, %d spans rejected): %v", a.status, a.rejected, err))
+			return
+		}
+		half := len(items) / 2
+		c.deliver(ctx, items[:half])
+		c.deliver(ctx, items[half:])
+	}
+}
+
+// retry asks settle to nak a message for redelivery.
+type retry struct{ after time.Duration }
+
+// settle is the one place a delivery's fate is decided: ack after export,
+// nak with a growing delay after a transient failure. Dead letters are
+// terminated by deadLetter once the dead letter is stored.
+func (c *Consumer) settle(ctx context.Context, msg jetstream.Msg, r *retry) {
+	if r == nil {
+		if err := msg.Ack(); err != nil {
+			c.log.Warn("ack failed; the message will be redelivered", "err", err)
+			return
+		}
+		c.metrics.Messages.WithLabelValues(OutcomeAcked).Inc()
+		return
+	}
+	delay := r.after
+	if meta, err := msg.Metadata(); err == nil {
+		delay = max(delay, nakDelay(meta.NumDelivered))
+	}
+	if err := msg.NakWithDelay(delay); err != nil {
+		c.log.Warn("nak failed; the message will be redelivered after AckWait", "err", err)
+	}
+	c.metrics.Messages.WithLabelValues(OutcomeRetried).Inc()
+}
+
+// deadLetter publishes msg with the reason to the dead-letter subject and
+// terminates it once JetStream has stored the dead letter. If the publish
+// fails, the message is nak'd: it is never lost.
+func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, cause error) {
+	reason := strings.Join(strings.Fields(cause.Error()), " ") // one line
+	if len(reason) > 1024 {
+		reason = reason[:1024]
+	}
+	dl := nats.NewMsg(c.cfg.DLQSubject)
+	dl.Data = msg.Data()
+	for k, v := range msg.Headers() {
+		dl.Header[k] = v
+	}
+	dl.Header.Set(HeaderError, reason)
+	dl.Header.Set(HeaderSubject, msg.Subject())
+	if meta, err := msg.Metadata(); err == nil {
+		dl.Header.Set(HeaderStream, meta.Stream)
+		dl.Header.Set(HeaderStreamSeq, strconv.FormatUint(meta.Sequence.Stream, 10))
+		dl.Header.Set(HeaderDeliveries, strconv.FormatUint(meta.NumDelivered, 10))
+	}
+	if _, err := c.js.PublishMsg(ctx, dl); err != nil {
+		c.log.Error("dead-letter publish failed; will retry", "subject", msg.Subject(), "err", err)
+		c.settle(ctx, msg, &retry{})
+		return
+	}
+	if err := msg.TermWithReason(reason); err != nil {
+		c.log.Warn("term failed after the dead letter was stored", "err", err)
+	}
+	c.metrics.Messages.WithLabelValues(OutcomeDeadLettered).Inc()
+	c.log.Info("dead-lettered", "subject", msg.Subject(), "reason", reason)
+}
+
+// keepAlive sends InProgress for msgs every third of AckWait until stopped.
+func (c *Consumer) keepAlive(msgs []jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(c.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, m := range msgs {
+					_ = m.InProgress() // a settled message ignores it
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// nakDelay grows with the number of deliveries: 1s, 2s, 4s… up to a
+// minute, with jitter so that a recovered receiver is not hit by every
+// message at once.
+func nakDelay(deliveries uint64) time.Duration {
+	d := time.Second << min(deliveries-1, 6)
+	return jitter(min(d, time.Minute))
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d - d/5 + time.Duration(rand.Int64N(int64(d/5)*2+1))
+}
+
+// gate slows fetching while exports fail: after each transient failure the
+// fetch loop waits longer (250ms doubling to 30s, or Retry-After), so an
+// outage costs a few attempts per second in total, not one per message.
+type gate struct {
+	mu       sync.Mutex
+	until    time.Time
+	failures int
+}
+
+func (g *gate) fail(retryAfter time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.failures++
+	d := jitter(min(250*time.Millisecond<<min(g.failures-1, 7), 30*time.Second))
+	g.until = time.Now().Add(max(d, retryAfter))
+}
+
+func (g *gate) ok() {
+	g.mu.Lock()
+	g.failures, g.until = 0, time.Time{}
+	g.mu.Unlock()
+}
+
+func (g *gate) wait(ctx context.Context) error {
+	g.mu.Lock()
+	d := time.Until(g.until)
+	g.mu.Unlock()
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
