@@ -71,9 +71,9 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "check":
 		err = checkCmd(cfg, args, stdin, stdout, stderr)
+	case "publish":
+		err = publishCmd(ctx, cfg, args, stdin, stdout, stderr, log)
 	default:
-		_ = ctx
-		_ = log
 		fmt.Fprintf(stderr, "worker: unknown command %q\n\n%s", cmd, commands)
 		return 2
 	}
