@@ -214,16 +214,10 @@ func (m *Mapper) validate(d *Decoded) error {
 		d.TraceID = id
 	}
 	d.nodes = make([]node, 1, 1+countSteps(r.Steps, m.limits.MaxSteps+1))
-	if err := parseTiming(p, &d.nodes[0], r.StartedAt, r.EndedAt, r.LatencyMS); err != nil {
+	if err := validateExecution(p, &d.nodes[0], &r.Execution); err != nil {
 		return err
 	}
-	if err := validateMetadata(p, r.Metadata); err != nil {
-		return err
-	}
-	if err := m.validateSteps(p, d, r.Steps, 1); err != nil {
-		return err
-	}
-	return nil
+	return m.validateSteps(p, d, r.Steps, 1)
 }
 
 // countSteps counts steps up to limit, so a huge message costs no more
@@ -280,10 +274,7 @@ func (m *Mapper) validateSteps(parent path, d *Decoded, steps []Step, depth int)
 			return p.field("cost").errorf("must be a non-negative number")
 		}
 		d.nodes = append(d.nodes, node{})
-		if err := parseTiming(p, &d.nodes[len(d.nodes)-1], s.StartedAt, s.EndedAt, s.LatencyMS); err != nil {
-			return err
-		}
-		if err := validateMetadata(p, s.Metadata); err != nil {
+		if err := validateExecution(p, &d.nodes[len(d.nodes)-1], &s.Execution); err != nil {
 			return err
 		}
 		if err := m.validateSteps(p, d, s.Steps, depth+1); err != nil {
@@ -293,23 +284,25 @@ func (m *Mapper) validateSteps(parent path, d *Decoded, steps []Step, depth int)
 	return nil
 }
 
-func parseTiming(p path, n *node, startedAt, endedAt string, latencyMS *float64) error {
+// validateExecution checks the fields a result and a step share and parses
+// their times into n.
+func validateExecution(p path, n *node, e *Execution) error {
 	var err error
-	if startedAt != "" {
-		if n.start, err = time.Parse(time.RFC3339Nano, startedAt); err != nil {
-			return p.field("started_at").errorf("must be an RFC 3339 time, got " + strconv.Quote(startedAt))
+	if e.StartedAt != "" {
+		if n.start, err = time.Parse(time.RFC3339Nano, e.StartedAt); err != nil {
+			return p.field("started_at").errorf("must be an RFC 3339 time, got " + strconv.Quote(e.StartedAt))
 		}
 	}
-	if endedAt != "" {
-		if n.end, err = time.Parse(time.RFC3339Nano, endedAt); err != nil {
-			return p.field("ended_at").errorf("must be an RFC 3339 time, got " + strconv.Quote(endedAt))
+	if e.EndedAt != "" {
+		if n.end, err = time.Parse(time.RFC3339Nano, e.EndedAt); err != nil {
+			return p.field("ended_at").errorf("must be an RFC 3339 time, got " + strconv.Quote(e.EndedAt))
 		}
-		if startedAt != "" && n.end.Before(n.start) {
+		if e.StartedAt != "" && n.end.Before(n.start) {
 			return p.field("ended_at").errorf("is before started_at")
 		}
 	}
-	if latencyMS != nil {
-		ms := *latencyMS
+	if e.LatencyMS != nil {
+		ms := *e.LatencyMS
 		// A duration must fit time.Duration: about 292 years.
 		if ms < 0 || ms > float64(math.MaxInt64/int64(time.Millisecond)) {
 			return p.field("latency_ms").errorf("must be a non-negative number of milliseconds")
@@ -317,11 +310,7 @@ func parseTiming(p path, n *node, startedAt, endedAt string, latencyMS *float64)
 		n.latency = time.Duration(math.Round(ms * float64(time.Millisecond)))
 		n.hasLatency = true
 	}
-	return nil
-}
-
-func validateMetadata(p path, md map[string]json.RawMessage) error {
-	for k, v := range md {
+	for k, v := range e.Metadata {
 		if k == "" {
 			return p.field("metadata").errorf("keys must not be empty")
 		}

@@ -6,32 +6,37 @@ import "encoding/json"
 // Unknown fields are ignored. Times are RFC 3339 strings and durations
 // milliseconds, as backends send them; Decode checks them.
 type Result struct {
-	Version      json.Number                `json:"version,omitempty"`
-	ID           string                     `json:"id"`
-	TraceID      string                     `json:"trace_id,omitempty"`
-	Name         string                     `json:"name"`
-	Service      string                     `json:"service,omitempty"`
-	StartedAt    string                     `json:"started_at,omitempty"`
-	EndedAt      string                     `json:"ended_at,omitempty"`
-	LatencyMS    *float64                   `json:"latency_ms,omitempty"`
-	Status       string                     `json:"status,omitempty"`
-	Error        *ErrorInfo                 `json:"error,omitempty"`
-	Input        json.RawMessage            `json:"input,omitempty"`
-	Output       json.RawMessage            `json:"output,omitempty"`
-	Organization string                     `json:"organization,omitempty"`
-	ExperimentID string                     `json:"experiment_id,omitempty"`
-	CustomerID   string                     `json:"customer_id,omitempty"`
-	ThreadID     string                     `json:"thread_id,omitempty"`
-	Metadata     map[string]json.RawMessage `json:"metadata,omitempty"`
-	Steps        []Step                     `json:"steps,omitempty"`
+	Version      json.Number `json:"version,omitempty"`
+	ID           string      `json:"id"`
+	TraceID      string      `json:"trace_id,omitempty"`
+	Name         string      `json:"name"`
+	Service      string      `json:"service,omitempty"`
+	Organization string      `json:"organization,omitempty"`
+	ExperimentID string      `json:"experiment_id,omitempty"`
+	CustomerID   string      `json:"customer_id,omitempty"`
+	ThreadID     string      `json:"thread_id,omitempty"`
+	Execution
+	Steps []Step `json:"steps,omitempty"`
 }
 
 // Step is one step of a workflow result, nested as the work nested.
 type Step struct {
-	ID        string                     `json:"id,omitempty"`
-	Name      string                     `json:"name"`
-	Kind      string                     `json:"kind,omitempty"`
-	SpanID    string                     `json:"span_id,omitempty"`
+	ID       string   `json:"id,omitempty"`
+	Name     string   `json:"name"`
+	Kind     string   `json:"kind,omitempty"`
+	SpanID   string   `json:"span_id,omitempty"`
+	Model    string   `json:"model,omitempty"`
+	Provider string   `json:"provider,omitempty"`
+	Usage    *Usage   `json:"usage,omitempty"`
+	Cost     *float64 `json:"cost,omitempty"`
+	Execution
+	Steps []Step `json:"steps,omitempty"`
+}
+
+// Execution holds what a result and each of its steps both say of how
+// their work ran: timing, status, error, input, output and metadata. Its
+// fields appear at the top level of the JSON object.
+type Execution struct {
 	StartedAt string                     `json:"started_at,omitempty"`
 	EndedAt   string                     `json:"ended_at,omitempty"`
 	LatencyMS *float64                   `json:"latency_ms,omitempty"`
@@ -39,12 +44,7 @@ type Step struct {
 	Error     *ErrorInfo                 `json:"error,omitempty"`
 	Input     json.RawMessage            `json:"input,omitempty"`
 	Output    json.RawMessage            `json:"output,omitempty"`
-	Model     string                     `json:"model,omitempty"`
-	Provider  string                     `json:"provider,omitempty"`
-	Usage     *Usage                     `json:"usage,omitempty"`
-	Cost      *float64                   `json:"cost,omitempty"`
 	Metadata  map[string]json.RawMessage `json:"metadata,omitempty"`
-	Steps     []Step                     `json:"steps,omitempty"`
 }
 
 // ErrorInfo describes why a run or step failed.

@@ -110,8 +110,6 @@ func (w *walker) root() error {
 		w.str(AttrResultID, r.ID),
 		w.str(AttrStatus, statusOf(r.Status)),
 	)
-	attrs = w.json(attrs, AttrTraceloopEntityInput, r.Input)
-	attrs = w.json(attrs, AttrTraceloopEntityOutput, r.Output)
 	if r.CustomerID != "" {
 		attrs = append(attrs, w.str(AttrKeywordsAICustomer, r.CustomerID))
 	}
@@ -124,8 +122,8 @@ func (w *walker) root() error {
 	if r.ExperimentID != "" {
 		attrs = append(attrs, w.str(AttrKeywordsAIMetadataPrefix+"experiment_id", r.ExperimentID))
 	}
-	attrs = w.metadata(attrs, r.Metadata)
-	return w.create(r.Name, w.d.Parent, sc.SpanID(), start, end, attrs, r.Status, r.Error)
+	attrs = w.execution(attrs, &r.Execution)
+	return w.create(r.Name, w.d.Parent, sc.SpanID(), start, end, attrs, &r.Execution)
 }
 
 // steps writes the spans of steps under parent, the first starting at
@@ -186,7 +184,7 @@ func (w *walker) steps(steps []Step, parent trace.SpanContext, cursor time.Time,
 			}
 		}
 
-		if err := w.create(s.Name, parent, spanID, start, end, w.stepAttributes(s, entityPath), s.Status, s.Error); err != nil {
+		if err := w.create(s.Name, parent, spanID, start, end, w.stepAttributes(s, entityPath), &s.Execution); err != nil {
 			return time.Time{}, err
 		}
 		cursor = end
@@ -219,8 +217,6 @@ func (w *walker) stepAttributes(s *Step, entityPath string) []attribute.KeyValue
 	if s.ID != "" {
 		attrs = append(attrs, w.str(AttrStepID, s.ID))
 	}
-	attrs = w.json(attrs, AttrTraceloopEntityInput, s.Input)
-	attrs = w.json(attrs, AttrTraceloopEntityOutput, s.Output)
 	if s.Model != "" {
 		attrs = append(attrs, w.str(AttrGenAIRequestModel, s.Model))
 	}
@@ -238,16 +234,17 @@ func (w *walker) stepAttributes(s *Step, entityPath string) []attribute.KeyValue
 	if s.Cost != nil {
 		attrs = append(attrs, AttrGenAIUsageCost.Float64(*s.Cost))
 	}
-	return w.metadata(attrs, s.Metadata)
+	return w.execution(attrs, &s.Execution)
 }
 
 // create writes one span with the status and exception event of
 // CONTRACT §2: status failed or error makes the span status Error, and an
 // error object becomes an exception event at the span's end.
-func (w *walker) create(name string, parent trace.SpanContext, spanID trace.SpanID, start, end time.Time, attrs []attribute.KeyValue, status string, e *ErrorInfo) error {
+func (w *walker) create(name string, parent trace.SpanContext, spanID trace.SpanID, start, end time.Time, attrs []attribute.KeyValue, ex *Execution) error {
 	var st sdktrace.Status
-	if status == StatusFailed || status == StatusError {
-		st = sdktrace.Status{Code: codes.Error, Description: status}
+	e := ex.Error
+	if ex.Status == StatusFailed || ex.Status == StatusError {
+		st = sdktrace.Status{Code: codes.Error, Description: ex.Status}
 		if e != nil && e.Message != "" {
 			st.Description = w.cut(e.Message)
 		}
@@ -299,6 +296,14 @@ func (w *walker) cut(v string) string {
 		}
 	}
 	return v
+}
+
+// execution appends the attributes a result and a step share: input,
+// output and metadata.
+func (w *walker) execution(attrs []attribute.KeyValue, e *Execution) []attribute.KeyValue {
+	attrs = w.json(attrs, AttrTraceloopEntityInput, e.Input)
+	attrs = w.json(attrs, AttrTraceloopEntityOutput, e.Output)
+	return w.metadata(attrs, e.Metadata)
 }
 
 // json appends the JSON text of an input or output; null and absent values
