@@ -38,9 +38,8 @@ type Mapper struct {
 	// resources caches the resource per service name: results of one
 	// service share one *resource.Resource, which also lets the OTLP
 	// exporter group their spans under one ResourceSpans.
-	resources   sync.Map // string -> *resource.Resource
-	cachedCount int64
-	cacheMu     sync.Mutex
+	mu        sync.RWMutex
+	resources map[string]*resource.Resource
 }
 
 // maxCachedResources bounds the resource cache: service names come from
@@ -66,6 +65,8 @@ func New(opts ...Option) (*Mapper, error) {
 		base:    cfg.resource,
 		service: cfg.service,
 		scope:   instrumentation.Scope{Name: ScopeName},
+
+		resources: make(map[string]*resource.Resource),
 	}, nil
 }
 
@@ -170,8 +171,11 @@ func (m *Mapper) resourceFor(service string) *resource.Resource {
 	if service == "" {
 		service = m.service
 	}
-	if r, ok := m.resources.Load(service); ok {
-		return r.(*resource.Resource)
+	m.mu.RLock()
+	r, ok := m.resources[service]
+	m.mu.RUnlock()
+	if ok {
+		return r
 	}
 	r, err := resource.Merge(m.base, resource.NewSchemaless(semconv.ServiceName(service)))
 	if err != nil {
@@ -179,13 +183,11 @@ func (m *Mapper) resourceFor(service string) *resource.Resource {
 		// resource has none.
 		r = m.base
 	}
-	m.cacheMu.Lock()
-	if m.cachedCount < maxCachedResources {
-		if _, loaded := m.resources.LoadOrStore(service, r); !loaded {
-			m.cachedCount++
-		}
+	m.mu.Lock()
+	if len(m.resources) < maxCachedResources {
+		m.resources[service] = r
 	}
-	m.cacheMu.Unlock()
+	m.mu.Unlock()
 	return r
 }
 
