@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -69,10 +70,7 @@ type Consumer struct {
 	log     *slog.Logger
 	metrics *Metrics
 	gate    gate
-
-	mu    sync.Mutex
-	cons  jetstream.Consumer
-	ready bool
+	ready   atomic.Bool
 }
 
 // Option configures a Consumer.
@@ -100,11 +98,7 @@ func New(js jetstream.JetStream, m *mapping.Mapper, exp sdktrace.SpanExporter, c
 }
 
 // Ready reports whether the consumer is bound to its durable consumer.
-func (c *Consumer) Ready() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ready
-}
+func (c *Consumer) Ready() bool { return c.ready.Load() }
 
 // bind finds the durable consumer, creating the streams and the consumer
 // when CreateStream is set. Existing streams and consumers are never
@@ -142,24 +136,19 @@ func (c *Consumer) bind(ctx context.Context) (jetstream.Consumer, error) {
 			// cap below that would leave replicas idle.
 			maxPending = 8 * c.cfg.BatchSize * c.cfg.Concurrency
 		}
-		filter := ""
-		if len(c.cfg.Subjects) == 1 {
-			filter = c.cfg.Subjects[0]
-		}
-		cons, err = stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		cc := jetstream.ConsumerConfig{
 			Durable:       c.cfg.Durable,
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       c.cfg.AckWait,
 			MaxDeliver:    -1, // transient failures retry until the receiver is back
 			MaxAckPending: maxPending,
-			FilterSubject: filter,
-			FilterSubjects: func() []string {
-				if filter != "" {
-					return nil
-				}
-				return c.cfg.Subjects
-			}(),
-		})
+		}
+		if len(c.cfg.Subjects) == 1 {
+			cc.FilterSubject = c.cfg.Subjects[0]
+		} else {
+			cc.FilterSubjects = c.cfg.Subjects
+		}
+		cons, err = stream.CreateConsumer(ctx, cc)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", c.cfg.Durable, c.cfg.Stream, err)
@@ -186,9 +175,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}
 	c.gate.ok()
-	c.mu.Lock()
-	c.cons, c.ready = cons, true
-	c.mu.Unlock()
+	c.ready.Store(true)
 	c.log.Info("consuming", "stream", c.cfg.Stream, "durable", c.cfg.Durable, "batch_size", c.cfg.BatchSize, "concurrency", c.cfg.Concurrency)
 
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -318,7 +305,11 @@ func (c *Consumer) deliver(ctx context.Context, items []item) {
 	if len(items) == 0 {
 		return
 	}
-	var spans []sdktrace.ReadOnlySpan
+	n := 0
+	for _, it := range items {
+		n += len(it.spans)
+	}
+	spans := make([]sdktrace.ReadOnlySpan, 0, n)
 	for _, it := range items {
 		spans = append(spans, it.spans...)
 	}
@@ -364,7 +355,7 @@ func (c *Consumer) settle(ctx context.Context, msg jetstream.Msg, r *retry) {
 			c.log.Warn("ack failed; the message will be redelivered", "err", err)
 			return
 		}
-		c.metrics.Messages.WithLabelValues(OutcomeAcked).Inc()
+		c.metrics.acked.Inc()
 		return
 	}
 	delay := r.after
@@ -374,7 +365,7 @@ func (c *Consumer) settle(ctx context.Context, msg jetstream.Msg, r *retry) {
 	if err := msg.NakWithDelay(delay); err != nil {
 		c.log.Warn("nak failed; the message will be redelivered after AckWait", "err", err)
 	}
-	c.metrics.Messages.WithLabelValues(OutcomeRetried).Inc()
+	c.metrics.retried.Inc()
 }
 
 // deadLetter publishes msg with the reason to the dead-letter subject and
@@ -405,7 +396,7 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, cause erro
 	if err := msg.TermWithReason(reason); err != nil {
 		c.log.Warn("term failed after the dead letter was stored", "err", err)
 	}
-	c.metrics.Messages.WithLabelValues(OutcomeDeadLettered).Inc()
+	c.metrics.deadLettered.Inc()
 	c.log.Info("dead-lettered", "subject", msg.Subject(), "reason", reason)
 }
 

@@ -11,6 +11,10 @@ type Metrics struct {
 	BatchResults prometheus.Histogram
 	Pending      prometheus.Gauge
 	Inflight     prometheus.Gauge
+
+	// The outcome counters, resolved once: the label lookup would
+	// otherwise hash its value for every message.
+	acked, retried, deadLettered prometheus.Counter
 }
 
 // Outcomes of spanferry_messages_total: each delivery is counted once.
@@ -48,9 +52,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "spanferry_inflight_results", Help: "Results fetched and not yet acknowledged, nak'd or dead-lettered.",
 		}),
 	}
-	for _, o := range []string{OutcomeAcked, OutcomeRetried, OutcomeDeadLettered} {
-		m.Messages.WithLabelValues(o) // export zeros so dashboards see every outcome
-	}
+	// Resolving them also exports zeros, so dashboards see every outcome.
+	m.acked = m.Messages.WithLabelValues(OutcomeAcked)
+	m.retried = m.Messages.WithLabelValues(OutcomeRetried)
+	m.deadLettered = m.Messages.WithLabelValues(OutcomeDeadLettered)
 	if reg != nil {
 		reg.MustRegister(m.Messages, m.Truncations, m.SpansOut, m.ExportTime, m.BatchResults, m.Pending, m.Inflight)
 	}
