@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -16,11 +15,13 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
 	"github.com/spanferry/spanferry/consumer"
+	"github.com/spanferry/spanferry/internal/natstest"
 	"github.com/spanferry/spanferry/internal/otlptest"
 	"github.com/spanferry/spanferry/mapping"
 )
 
 type env struct {
+	srv     *natstest.Server
 	js      jetstream.JetStream
 	recv    *otlptest.Receiver
 	metrics *consumer.Metrics
@@ -31,24 +32,8 @@ type env struct {
 // OTLP/HTTP receiver until the test ends.
 func start(t *testing.T, batchSize int) *env {
 	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := natstest.Start(t)
+	js := srv.JS
 	recv := otlptest.StartT(t)
 	exp, err := otlptracehttp.New(context.Background(),
 		otlptracehttp.WithEndpointURL(recv.TracesURL()),
@@ -80,7 +65,7 @@ func start(t *testing.T, batchSize int) *env {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	e := &env{js: js, recv: recv, metrics: metrics, cfg: cfg}
+	e := &env{srv: srv, js: js, recv: recv, metrics: metrics, cfg: cfg}
 	e.await(t, "consumer bound", func() bool { return c.Ready() })
 	return e
 }
@@ -127,20 +112,7 @@ func (e *env) settled(t *testing.T) bool {
 
 func (e *env) deadLetters(t *testing.T) []*jetstream.RawStreamMsg {
 	t.Helper()
-	s, err := e.js.Stream(context.Background(), e.cfg.DLQStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, _ := s.Info(context.Background())
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		raw, err := s.GetMsg(context.Background(), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, raw)
-	}
-	return out
+	return e.srv.StreamMsgs(t, e.cfg.DLQStream)
 }
 
 func counter(e *env, outcome string) float64 {

@@ -15,50 +15,32 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/spanferry/spanferry/internal/config"
-	"github.com/spanferry/spanferry/internal/natsconn"
+	"github.com/spanferry/spanferry/internal/natstest"
 )
 
 // publishServer is an embedded JetStream server for publish tests.
 type publishServer struct {
 	cfg config.Config
-	js  jetstream.JetStream
+	srv *natstest.Server
 }
 
 // startPublishServer starts an embedded server on a free port and, when
 // withStream, the stream a worker would create.
 func startPublishServer(t *testing.T, withStream bool) publishServer {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	s, err := natsconn.StartEmbedded(t.TempDir(), "127.0.0.1", -1, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := natstest.Start(t)
 	if withStream {
-		_, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "WORKFLOW_RESULTS", Subjects: []string{"workflows.results.>"}})
+		_, err := srv.JS.CreateStream(t.Context(), jetstream.StreamConfig{Name: "WORKFLOW_RESULTS", Subjects: []string{"workflows.results.>"}})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
 	return publishServer{
-		cfg: config.Config{NATSURL: s.ClientURL(), Subjects: []string{"workflows.results.>"}},
-		js:  js,
+		cfg: config.Config{NATSURL: srv.ClientURL(), Subjects: []string{"workflows.results.>"}},
+		srv: srv,
 	}
 }
 
@@ -73,23 +55,7 @@ func (p publishServer) publish(t *testing.T, stdin string, args ...string) (stri
 // stored returns the messages of the stream, in order.
 func (p publishServer) stored(t *testing.T) []*jetstream.RawStreamMsg {
 	t.Helper()
-	stream, err := p.js.Stream(t.Context(), "WORKFLOW_RESULTS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := stream.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msgs []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := stream.GetMsg(t.Context(), seq)
-		if err != nil {
-			t.Fatalf("get %d: %v", seq, err)
-		}
-		msgs = append(msgs, m)
-	}
-	return msgs
+	return p.srv.StreamMsgs(t, "WORKFLOW_RESULTS")
 }
 
 // sourceObjects reads the objects of a test input independently of the code
