@@ -113,18 +113,18 @@ func printTree(w io.Writer, spans []sdktrace.ReadOnlySpan) {
 		fmt.Fprintf(w, "  %s%s  %s  %s\n", strings.Repeat("  ", depth), s.Name(),
 			s.EndTime().Sub(s.StartTime()), describe(s))
 		kids := children[s.SpanContext().SpanID()]
-		slices.SortStableFunc(kids, func(a, b sdktrace.ReadOnlySpan) int { return a.StartTime().Compare(b.StartTime()) })
+		slices.SortStableFunc(kids, byStart)
 		for _, k := range kids {
 			walk(k, depth+1)
 		}
 	}
-	slices.SortStableFunc(roots, func(a, b sdktrace.ReadOnlySpan) int {
-		return cmp.Compare(a.StartTime().UnixNano(), b.StartTime().UnixNano())
-	})
+	slices.SortStableFunc(roots, byStart)
 	for _, r := range roots {
 		walk(r, 0)
 	}
 }
+
+func byStart(a, b sdktrace.ReadOnlySpan) int { return a.StartTime().Compare(b.StartTime()) }
 
 // describe renders the attributes a reader of the tree looks for first.
 func describe(s sdktrace.ReadOnlySpan) string {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,7 +50,9 @@ func firstNonSpace(br *bufio.Reader) (byte, error) {
 		if err != nil {
 			return 0, err
 		}
-		if !bytes.ContainsRune([]byte(" \t\r\n"), rune(b)) {
+		switch b {
+		case ' ', '\t', '\r', '\n':
+		default:
 			return b, br.UnreadByte()
 		}
 	}
