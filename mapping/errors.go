@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -150,7 +151,7 @@ func pathAt(data []byte, offset int64) string {
 		}
 		return p.String()
 	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	for {
 		tok, err := dec.Token()
 		if err != nil {
