@@ -10,10 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/spanferry/spanferry/internal/redact"
 )
 
 // Exporter names accepted by WORKER_EXPORTER.
@@ -59,6 +62,7 @@ type Config struct {
 
 	HTTPAddr        string        `envconfig:"WORKER_HTTP_ADDR" default:":8080" desc:"address of /metrics, /healthz and /readyz; empty disables it"`
 	DataDir         string        `envconfig:"WORKER_DATA_DIR" default:"./data" desc:"where the embedded server and the file exporter keep data"`
+	EmbeddedAddr    string        `envconfig:"WORKER_EMBEDDED_NATS_ADDR" default:"127.0.0.1:4222" desc:"listen address of the embedded NATS server (NATS_URL empty); worker publish connects there too"`
 	Exporter        string        `envconfig:"WORKER_EXPORTER" desc:"otlp, file (OTLP/JSON lines in WORKER_DATA_DIR/traces.jsonl) or stdout; default otlp when an OTLP endpoint is set, else file"`
 	ShutdownTimeout time.Duration `envconfig:"WORKER_SHUTDOWN_TIMEOUT" default:"30s" desc:"graceful shutdown bound"`
 	LogLevel        string        `envconfig:"WORKER_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
@@ -135,6 +139,11 @@ func (c Config) Validate() error {
 	if c.MaxDepth < 1 {
 		bad("WORKER_MAX_DEPTH", "must be at least 1")
 	}
+	if c.NATSURL == "" {
+		if _, _, err := net.SplitHostPort(c.EmbeddedAddr); err != nil {
+			bad("WORKER_EMBEDDED_NATS_ADDR", "%v", err)
+		}
+	}
 	if c.ShutdownTimeout <= 0 {
 		bad("WORKER_SHUTDOWN_TIMEOUT", "must be positive")
 	}
@@ -164,7 +173,7 @@ func Names() []string {
 func (c Config) LogValue() slog.Value {
 	set := func(s string) bool { return s != "" }
 	return slog.GroupValue(
-		slog.String("nats_url", c.NATSURL),
+		slog.String("nats_url", redact.URLs(c.NATSURL)),
 		slog.Bool("nats_auth", set(c.NATSCreds) || set(c.NATSNKeySeed) || set(c.NATSToken) || set(c.NATSUser)),
 		slog.Bool("nats_tls", set(c.NATSTLSCA) || set(c.NATSTLSCert)),
 		slog.String("stream", c.Stream),
@@ -172,8 +181,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("durable", c.Durable),
 		slog.String("dlq_subject", c.DLQSubject),
 		slog.Int("batch_size", c.BatchSize),
-		slog.Duration("batch_wait", c.BatchWait),
-		slog.Duration("ack_wait", c.AckWait),
+		slog.String("batch_wait", c.BatchWait.String()),
+		slog.String("ack_wait", c.AckWait.String()),
 		slog.Int("export_concurrency", c.ExportConcurrency),
 		slog.String("exporter", c.Exporter),
 		slog.Bool("otlp_headers", set(c.OTLPHeaders)),

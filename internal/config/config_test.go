@@ -71,15 +71,19 @@ func TestLogValueHidesSecrets(t *testing.T) {
 	t.Setenv("NATS_PASSWORD", "hunter2-secret")
 	t.Setenv("NATS_TOKEN", "tok-secret")
 	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer header-secret")
+	t.Setenv("NATS_URL", "nats://u:url-secret@h1:4222,nats://urltoken-secret@h2:4222")
 	c, err := Load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", c)
-	for _, secret := range []string{"hunter2", "tok-secret", "header-secret"} {
+	for _, secret := range []string{"hunter2", "tok-secret", "header-secret", "url-secret", "urltoken-secret"} {
 		if strings.Contains(buf.String(), secret) {
 			t.Fatalf("log line leaks %q: %s", secret, buf.String())
 		}
+	}
+	if !strings.Contains(buf.String(), "nats://u:***@h1:4222") {
+		t.Errorf("log line should show the redacted URL: %s", buf.String())
 	}
 }

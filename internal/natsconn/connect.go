@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/spanferry/spanferry/internal/config"
+	"github.com/spanferry/spanferry/internal/redact"
 )
 
 // Reconnect pacing. A worker must outlive server restarts, so it never stops
@@ -44,11 +45,11 @@ const (
 // for instance); an option given there replaces Connect's handler of the same
 // kind. ctx bounds the first connection only.
 func Connect(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...nats.Option) (*nats.Conn, error) {
-	urls := splitURLs(cfg.NATSURL)
+	urls := redact.SplitURLs(cfg.NATSURL)
 	if len(urls) == 0 {
 		return nil, errors.New("connect to nats: NATS_URL is empty")
 	}
-	target := RedactURLs(cfg.NATSURL)
+	target := redact.URLs(cfg.NATSURL)
 	s := newScrubber(append(urlSecrets(urls), cfg.NATSPassword, cfg.NATSToken)...)
 
 	own, auth, err := options(cfg, log, s)
@@ -81,7 +82,7 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...n
 	if r.err != nil {
 		return nil, fmt.Errorf("connect to %s: %s%w", target, cause(r.err, cfg, urls), s.scrubError(r.err))
 	}
-	log.Info("connected to nats", "url", RedactURL(r.nc.ConnectedUrl()), "server", r.nc.ConnectedServerName(), "auth", auth)
+	log.Info("connected to nats", "url", redact.URL(r.nc.ConnectedUrl()), "server", r.nc.ConnectedServerName(), "auth", auth)
 	return r.nc, nil
 }
 
@@ -126,7 +127,7 @@ func options(cfg config.Config, log *slog.Logger, s scrubber) ([]nats.Option, st
 		opts = append(opts, nats.UserInfo(cfg.NATSUser, cfg.NATSPassword))
 		auth = append(auth, "user/password")
 	}
-	if hasURLUserinfo(splitURLs(cfg.NATSURL)) {
+	if hasURLUserinfo(redact.SplitURLs(cfg.NATSURL)) {
 		auth = append(auth, "url userinfo")
 	}
 
@@ -168,7 +169,7 @@ func readable(variable, path string) error {
 
 func hasURLUserinfo(urls []string) bool {
 	for _, u := range urls {
-		if _, _, ok := userinfoBounds(u); ok {
+		if _, _, ok := redact.Userinfo(u); ok {
 			return true
 		}
 	}
@@ -199,7 +200,7 @@ func handlers(log *slog.Logger, s scrubber) []nats.Option {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("nats reconnected", "url", RedactURL(nc.ConnectedUrl()), "server", nc.ConnectedServerName())
+			log.Info("nats reconnected", "url", redact.URL(nc.ConnectedUrl()), "server", nc.ConnectedServerName())
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
 			if err := nc.LastError(); err != nil {

@@ -366,23 +366,3 @@ func TestConnectSurvivesRestart(t *testing.T) {
 		t.Errorf("log should show the redacted URL:\n%s", out)
 	}
 }
-
-func TestRedactURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"nats://user:pass@host:4222":          "nats://user:***@host:4222",
-		"nats://token@host:4222":              "nats://***@host:4222",
-		"tls://u:p%40ss@host:4222/path?x=y@z": "tls://u:***@host:4222/path?x=y@z",
-		"nats://host:4222":                    "nats://host:4222",
-		"user:pw@host:4222":                   "user:***@host:4222",
-		"nats://us er:p w@host":               "nats://us er:***@host",
-		"nats://u:pa@ss@host":                 "nats://u:***@host",
-		"":                                    "",
-	} {
-		if got := natsconn.RedactURL(in); got != want {
-			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
-		}
-	}
-	if got, want := natsconn.RedactURLs("nats://a:b@h1:4222, nats://h2:4222,,nats://t@h3"), "nats://a:***@h1:4222,nats://h2:4222,nats://***@h3"; got != want {
-		t.Errorf("RedactURLs = %q, want %q", got, want)
-	}
-}

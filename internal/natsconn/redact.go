@@ -3,77 +3,16 @@ package natsconn
 import (
 	"net/url"
 	"strings"
+
+	"github.com/spanferry/spanferry/internal/redact"
 )
-
-// Redacted is what a secret is replaced with in logs and errors.
-const Redacted = "***"
-
-// RedactURL returns rawURL with the secret part of its userinfo replaced by
-// [Redacted]: the password of user:password, or the whole userinfo when it is
-// a single word, which NATS reads as a token
-// (nats://user:pass@host → nats://user:***@host, nats://tok@host → nats://***@host).
-// A URL without userinfo is returned unchanged.
-//
-// It works on the text rather than on a parsed url.URL so that a URL that
-// does not parse (and may end up quoted in an error message) is redacted too.
-func RedactURL(rawURL string) string {
-	start, end, ok := userinfoBounds(rawURL)
-	if !ok {
-		return rawURL
-	}
-	redacted := Redacted
-	if user, _, ok := strings.Cut(rawURL[start:end], ":"); ok {
-		redacted = user + ":" + Redacted
-	}
-	return rawURL[:start] + redacted + rawURL[end:]
-}
-
-// RedactURLs redacts each URL of a comma-separated list, as NATS_URL holds,
-// and joins them with commas.
-func RedactURLs(urls string) string {
-	parts := splitURLs(urls)
-	for i, u := range parts {
-		parts[i] = RedactURL(u)
-	}
-	return strings.Join(parts, ",")
-}
-
-// userinfoBounds returns where the userinfo of rawURL starts and ends (the
-// index of its '@'), and whether it has one. A URL without a scheme, which
-// nats.go accepts, is read as an authority.
-func userinfoBounds(rawURL string) (start, end int, ok bool) {
-	if i := strings.Index(rawURL, "://"); i >= 0 {
-		start = i + len("://")
-	}
-	authority := rawURL[start:]
-	if i := strings.IndexAny(authority, "/?#"); i >= 0 {
-		authority = authority[:i]
-	}
-	at := strings.LastIndex(authority, "@")
-	if at < 0 {
-		return 0, 0, false
-	}
-	return start, start + at, true
-}
-
-// splitURLs splits a comma-separated URL list, dropping empty entries, the
-// way nats.Connect does.
-func splitURLs(urls string) []string {
-	var out []string
-	for u := range strings.SplitSeq(urls, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			out = append(out, u)
-		}
-	}
-	return out
-}
 
 // urlSecrets returns the passwords and tokens held in the userinfo of urls,
 // both as written and percent-decoded, so that a scrubber finds either form.
 func urlSecrets(urls []string) []string {
 	var out []string
 	for _, raw := range urls {
-		start, end, ok := userinfoBounds(raw)
+		start, end, ok := redact.Userinfo(raw)
 		if !ok {
 			continue
 		}
@@ -105,7 +44,7 @@ func newScrubber(secrets ...string) scrubber {
 
 func (s scrubber) scrub(text string) string {
 	for _, secret := range s {
-		text = strings.ReplaceAll(text, secret, Redacted)
+		text = strings.ReplaceAll(text, secret, redact.Redacted)
 	}
 	return text
 }
