@@ -69,6 +69,8 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer stop()
 
 	switch cmd {
+	case "run":
+		err = runCmd(ctx, cfg, args, stdout, stderr, log)
 	case "check":
 		err = checkCmd(cfg, args, stdin, stdout, stderr)
 	case "publish":

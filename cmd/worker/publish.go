@@ -20,11 +20,6 @@ import (
 )
 
 const (
-	// publishDefaultURL is where a worker started without NATS_URL serves its
-	// embedded server, so that `worker publish` from a second terminal
-	// reaches it with no configuration.
-	publishDefaultURL = "nats://127.0.0.1:4222"
-
 	// publishWindow bounds the results awaiting their PubAck: enough to keep
 	// a remote server busy instead of paying one round trip per result, and
 	// no more memory than that.
@@ -63,7 +58,7 @@ func publishCmd(ctx context.Context, cfg config.Config, args []string, stdin io.
 
 Publishes workflow results to JetStream, each with Nats-Msg-Id = its "id".
 A FILE holds one JSON object, a JSON array of objects, or JSON lines.
-NATS_URL unset means the embedded server of a local worker (`+publishDefaultURL+`).
+NATS_URL unset means the embedded server of a local worker (nats://`+cfg.EmbeddedAddr+`).
 
 `)
 		fs.PrintDefaults()
@@ -90,7 +85,9 @@ NATS_URL unset means the embedded server of a local worker (`+publishDefaultURL+
 
 	embedded := cfg.NATSURL == ""
 	if embedded {
-		cfg.NATSURL = publishDefaultURL
+		// Where a worker started without NATS_URL serves its embedded
+		// server, so that publish from a second terminal needs no setup.
+		cfg.NATSURL = "nats://" + cfg.EmbeddedAddr
 	}
 	nc, err := natsconn.Connect(ctx, cfg, log, nats.Name("spanferry-publish"))
 	if err != nil {

@@ -3,6 +3,7 @@ package natstest
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -17,24 +18,33 @@ type Server struct {
 	*server.Server
 	Conn *nats.Conn
 	JS   jetstream.JetStream
+
+	opts server.Options
 }
 
 // Start starts a server storing under a temporary directory and connects
-// to it; both are shut down when the test ends.
-func Start(tb testing.TB) *Server {
+// to it; both are shut down when the test ends. configure, when given,
+// adjusts the server's options first (users, limits).
+func Start(tb testing.TB, configure ...func(*server.Options)) *Server {
 	tb.Helper()
-	srv, err := server.NewServer(&server.Options{
+	opts := server.Options{
 		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: tb.TempDir(), NoSigs: true,
-	})
-	if err != nil {
-		tb.Fatal(err)
 	}
-	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		tb.Fatal("natstest: server not ready after 10s")
+	for _, f := range configure {
+		f(&opts)
 	}
-	tb.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	nc, err := nats.Connect(srv.ClientURL())
+	s := &Server{opts: opts}
+	s.start(tb)
+	// The port is fixed from now on, so that Restart comes back where
+	// clients reconnect.
+	s.opts.Port = s.Addr().(*net.TCPAddr).Port
+	tb.Cleanup(func() { s.Server.Shutdown(); s.Server.WaitForShutdown() })
+
+	copts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}
+	if u := opts.Users; len(u) > 0 {
+		copts = append(copts, nats.UserInfo(u[0].Username, u[0].Password))
+	}
+	nc, err := nats.Connect(s.ClientURL(), copts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -43,7 +53,36 @@ func Start(tb testing.TB) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &Server{Server: srv, Conn: nc, JS: js}
+	s.Conn, s.JS = nc, js
+	return s
+}
+
+func (s *Server) start(tb testing.TB) {
+	tb.Helper()
+	opts := s.opts // the server keeps and modifies its options
+	srv, err := server.NewServer(&opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("natstest: server not ready after 10s")
+	}
+	s.Server = srv
+}
+
+// Stop shuts the server down, keeping its store; Restart brings it back.
+func (s *Server) Stop() {
+	s.Server.Shutdown()
+	s.Server.WaitForShutdown()
+}
+
+// Restart starts the server again on the same port and store directory,
+// as an operator's restart would. Call it after Stop, from the test's
+// goroutine: it replaces s.Server.
+func (s *Server) Restart(tb testing.TB) {
+	tb.Helper()
+	s.start(tb)
 }
 
 // StreamMsgs returns every message stored in the stream, in sequence order.

@@ -54,7 +54,7 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 	}
 	body := &coltracepb.ExportTraceServiceRequest{}
 	if req.JSON {
-		err = unmarshalJSON(data, body)
+		err = UnmarshalJSON(data, body)
 	} else {
 		err = proto.Unmarshal(data, body)
 	}
@@ -201,10 +201,11 @@ func countSpans(req *coltracepb.ExportTraceServiceRequest) int {
 	return n
 }
 
-// unmarshalJSON decodes an OTLP/JSON request. OTLP/JSON differs from the
-// canonical protobuf JSON mapping in that trace and span ids are hex, not
-// base64, so they are rewritten before protojson decodes the document.
-func unmarshalJSON(data []byte, req *coltracepb.ExportTraceServiceRequest) error {
+// UnmarshalJSON decodes an OTLP/JSON request: a request body, or a line of
+// the file exporter. OTLP/JSON differs from the canonical protobuf JSON
+// mapping in that trace and span ids are hex, not base64, so they are
+// rewritten before protojson decodes the document.
+func UnmarshalJSON(data []byte, req *coltracepb.ExportTraceServiceRequest) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber() // keep 64-bit integers exact
 	var doc any
