@@ -160,7 +160,8 @@ func (c *Consumer) bind(ctx context.Context) (jetstream.Consumer, error) {
 // batches in flight to be exported and settled. Their exports run on a
 // context of their own, so the caller bounds shutdown by how long it waits
 // for Run (unsettled messages are redelivered after AckWait: nothing is
-// lost either way).
+// lost either way). Run returns an error only when ctx ends before it
+// could bind to the durable consumer.
 func (c *Consumer) Run(ctx context.Context) error {
 	var cons jetstream.Consumer
 	for {
@@ -177,11 +178,21 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.gate.ok()
 	c.ready.Store(true)
 	c.log.Info("consuming", "stream", c.cfg.Stream, "durable", c.cfg.Durable, "batch_size", c.cfg.BatchSize, "concurrency", c.cfg.Concurrency)
+	go c.watchPending(ctx, cons)
+	c.consume(ctx, cons, policy{deadLetter: true}, nil)
+	return nil
+}
 
+// consume fetches batches from cons and hands each to handle, with at most
+// Concurrency batches in flight, until ctx is done or more (checked before
+// each fetch, given the number of batches in flight) says to stop. admit,
+// when not nil, picks the messages of a batch to handle; it settles the
+// others itself. consume returns once the batches in flight are settled:
+// they run on a context of their own so that cancelling ctx stops the
+// fetching, not the exports.
+func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, p policy, more func(inflight int) bool) {
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
-	go c.watchPending(ctx, cons)
-
 	slots := make(chan struct{}, c.cfg.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -189,21 +200,26 @@ func (c *Consumer) Run(ctx context.Context) error {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
-			return nil
+			return
+		}
+		if more != nil && !more(len(slots)-1) {
+			return
 		}
 		if c.gate.wait(ctx) != nil {
-			<-slots
-			return nil
+			return
 		}
 		msgs, err := c.fetch(cons)
 		if err != nil {
 			<-slots
 			if ctx.Err() != nil {
-				return nil
+				return
 			}
 			c.log.Warn("fetch failed", "err", err)
 			c.gate.fail(0)
 			continue
+		}
+		if p.admit != nil {
+			msgs = p.admit(msgs)
 		}
 		if len(msgs) == 0 {
 			<-slots
@@ -213,7 +229,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			c.handle(work, msgs)
+			c.handle(work, p, msgs)
 		}()
 	}
 }
@@ -248,6 +264,19 @@ func (c *Consumer) watchPending(ctx context.Context, cons jetstream.Consumer) {
 	}
 }
 
+// policy is what differs between consuming (Run) and replaying (Replay).
+type policy struct {
+	// deadLetter sends messages that can never succeed to the dead-letter
+	// subject; when false they are acknowledged and counted as skipped.
+	deadLetter bool
+	// admit, when not nil, picks the messages of a fetched batch to handle
+	// and settles the others.
+	admit func([]jetstream.Msg) []jetstream.Msg
+	// observe, when not nil, is told each delivery's outcome (one of the
+	// Outcome constants) once it is settled.
+	observe func(msg jetstream.Msg, outcome string)
+}
+
 // item is one result of a batch: its message and its spans.
 type item struct {
 	msg   jetstream.Msg
@@ -256,7 +285,7 @@ type item struct {
 
 // handle maps every message of a batch, dead-letters the ones that can
 // never succeed, and exports the rest in one request.
-func (c *Consumer) handle(ctx context.Context, msgs []jetstream.Msg) {
+func (c *Consumer) handle(ctx context.Context, p policy, msgs []jetstream.Msg) {
 	c.metrics.Inflight.Add(float64(len(msgs)))
 	defer c.metrics.Inflight.Sub(float64(len(msgs)))
 
@@ -269,12 +298,12 @@ func (c *Consumer) handle(ctx context.Context, msgs []jetstream.Msg) {
 	for _, msg := range msgs {
 		spans, err := c.mapOne(msg)
 		if err != nil {
-			c.deadLetter(ctx, msg, err)
+			c.deadLetter(ctx, p, msg, err)
 			continue
 		}
 		items = append(items, item{msg: msg, spans: spans})
 	}
-	c.deliver(ctx, items)
+	c.deliver(ctx, p, items)
 }
 
 func (c *Consumer) mapOne(msg jetstream.Msg) ([]sdktrace.ReadOnlySpan, error) {
@@ -301,7 +330,7 @@ func (c *Consumer) mapOne(msg jetstream.Msg) ([]sdktrace.ReadOnlySpan, error) {
 // deliver exports items in one request and settles them. A request the
 // receiver refuses for good is split in halves until the offending results
 // are alone, so that only they are dead-lettered.
-func (c *Consumer) deliver(ctx context.Context, items []item) {
+func (c *Consumer) deliver(ctx context.Context, p policy, items []item) {
 	if len(items) == 0 {
 		return
 	}
@@ -324,22 +353,22 @@ func (c *Consumer) deliver(ctx context.Context, items []item) {
 		c.gate.ok()
 		c.metrics.SpansOut.Add(float64(len(spans)))
 		for _, it := range items {
-			c.settle(ctx, it.msg, nil)
+			c.settle(p, it.msg, nil)
 		}
 	case transient:
 		c.gate.fail(a.retryAfter)
 		c.log.Warn("export failed; will retry", "results", len(items), "status", a.status, "err", err)
 		for _, it := range items {
-			c.settle(ctx, it.msg, &retry{after: a.retryAfter})
+			c.settle(p, it.msg, &retry{after: a.retryAfter})
 		}
 	case rejected:
 		if len(items) == 1 {
-			c.deadLetter(ctx, items[0].msg, fmt.Errorf("rejected by the OTLP receiver (status %d, %d spans rejected): %v", a.status, a.rejected, err))
+			c.deadLetter(ctx, p, items[0].msg, fmt.Errorf("rejected by the OTLP receiver (status %d, %d spans rejected): %v", a.status, a.rejected, err))
 			return
 		}
 		half := len(items) / 2
-		c.deliver(ctx, items[:half])
-		c.deliver(ctx, items[half:])
+		c.deliver(ctx, p, items[:half])
+		c.deliver(ctx, p, items[half:])
 	}
 }
 
@@ -349,13 +378,14 @@ type retry struct{ after time.Duration }
 // settle is the one place a delivery's fate is decided: ack after export,
 // nak with a growing delay after a transient failure. Dead letters are
 // terminated by deadLetter once the dead letter is stored.
-func (c *Consumer) settle(ctx context.Context, msg jetstream.Msg, r *retry) {
+func (c *Consumer) settle(p policy, msg jetstream.Msg, r *retry) {
 	if r == nil {
 		if err := msg.Ack(); err != nil {
 			c.log.Warn("ack failed; the message will be redelivered", "err", err)
 			return
 		}
 		c.metrics.acked.Inc()
+		p.observed(msg, OutcomeAcked)
 		return
 	}
 	delay := r.after
@@ -366,15 +396,30 @@ func (c *Consumer) settle(ctx context.Context, msg jetstream.Msg, r *retry) {
 		c.log.Warn("nak failed; the message will be redelivered after AckWait", "err", err)
 	}
 	c.metrics.retried.Inc()
+	p.observed(msg, OutcomeRetried)
+}
+
+func (p policy) observed(msg jetstream.Msg, outcome string) {
+	if p.observe != nil {
+		p.observe(msg, outcome)
+	}
 }
 
 // deadLetter publishes msg with the reason to the dead-letter subject and
 // terminates it once JetStream has stored the dead letter. If the publish
-// fails, the message is nak'd: it is never lost.
-func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, cause error) {
+// fails, the message is nak'd: it is never lost. Under a policy without
+// dead letters (a replay), the message is acknowledged and skipped.
+func (c *Consumer) deadLetter(ctx context.Context, p policy, msg jetstream.Msg, cause error) {
 	reason := strings.Join(strings.Fields(cause.Error()), " ") // one line
 	if len(reason) > 1024 {
 		reason = reason[:1024]
+	}
+	if !p.deadLetter {
+		_ = msg.Ack()
+		c.metrics.Messages.WithLabelValues(OutcomeSkipped).Inc()
+		c.log.Info("skipped", "subject", msg.Subject(), "reason", reason)
+		p.observed(msg, OutcomeSkipped)
+		return
 	}
 	dl := nats.NewMsg(c.cfg.DLQSubject)
 	dl.Data = msg.Data()
@@ -390,13 +435,14 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, cause erro
 	}
 	if _, err := c.js.PublishMsg(ctx, dl); err != nil {
 		c.log.Error("dead-letter publish failed; will retry", "subject", msg.Subject(), "err", err)
-		c.settle(ctx, msg, &retry{})
+		c.settle(p, msg, &retry{})
 		return
 	}
 	if err := msg.TermWithReason(reason); err != nil {
 		c.log.Warn("term failed after the dead letter was stored", "err", err)
 	}
 	c.metrics.deadLettered.Inc()
+	p.observed(msg, OutcomeDeadLettered)
 	c.log.Info("dead-lettered", "subject", msg.Subject(), "reason", reason)
 }
 

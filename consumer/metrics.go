@@ -22,6 +22,9 @@ const (
 	OutcomeAcked        = "acked"
 	OutcomeRetried      = "retried"
 	OutcomeDeadLettered = "dead_lettered"
+	// OutcomeSkipped is a replay's: a result that can never succeed,
+	// acknowledged without a dead letter (it got one when first consumed).
+	OutcomeSkipped = "skipped"
 )
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
