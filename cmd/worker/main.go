@@ -2,6 +2,7 @@
 // into OpenTelemetry traces exported over OTLP/HTTP.
 //
 //	worker [run]                 consume, map, export, then acknowledge
+//	worker replay --since T      re-export stored results (backfill)
 //	worker publish FILE...       publish workflow results (JSON, array or lines)
 //	worker check FILE...         validate results and print their span trees
 //	worker healthcheck [--url]   probe a running worker (for containers)
@@ -37,6 +38,8 @@ const commands = `usage: worker [COMMAND] [ARGS]
 
 Commands:
   run                   consume workflow results, export their traces, then acknowledge (default)
+  replay (--since TIME | --from-seq N) [--until TIME] [--to-seq N] [--subject S]
+                        re-export stored results with an ephemeral consumer (backfill); the durable is untouched
   publish [--subject S] FILE...
                         publish workflow results from JSON files (object, array or JSON lines; - is stdin)
   check FILE...         validate workflow results and print the span tree each maps to
@@ -71,6 +74,8 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "run":
 		err = runCmd(ctx, cfg, args, stdout, stderr, log)
+	case "replay":
+		err = replayCmd(ctx, cfg, args, stdout, stderr, log)
 	case "check":
 		err = checkCmd(cfg, args, stdin, stdout, stderr)
 	case "publish":

@@ -16,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/spanferry/spanferry/internal/config"
-	"github.com/spanferry/spanferry/internal/natsconn"
 )
 
 const (
@@ -83,17 +82,8 @@ NATS_URL unset means the embedded server of a local worker (nats://`+cfg.Embedde
 		inputs = append(inputs, in)
 	}
 
-	embedded := cfg.NATSURL == ""
-	if embedded {
-		// Where a worker started without NATS_URL serves its embedded
-		// server, so that publish from a second terminal needs no setup.
-		cfg.NATSURL = "nats://" + cfg.EmbeddedAddr
-	}
-	nc, err := natsconn.Connect(ctx, cfg, log, nats.Name("spanferry-publish"))
+	nc, err := connectClient(ctx, cfg, log, "publish")
 	if err != nil {
-		if embedded {
-			return fmt.Errorf("publish: %w (NATS_URL is unset, so publish expects a worker running on this machine with its embedded server; start one, or set NATS_URL)", err)
-		}
 		return fmt.Errorf("publish: %w", err)
 	}
 	defer nc.Close()

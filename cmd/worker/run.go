@@ -92,39 +92,13 @@ func startWorker(ctx context.Context, cfg config.Config, log *slog.Logger, stdou
 	if w.nc, err = natsconn.Connect(ctx, cfg, log, nats.Name("spanferry-worker")); err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(w.nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	if cfg.MaxMessageBytes == 0 {
-		// CONTRACT §2: the server's max payload is the default size limit.
-		cfg.MaxMessageBytes = int(w.nc.MaxPayload())
-	}
-	mapper, err := newMapper(cfg)
-	if err != nil {
-		return nil, err
-	}
 	if w.exp, err = newExporter(ctx, cfg, stdout); err != nil {
 		return nil, err
 	}
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	w.metrics = consumer.NewMetrics(reg)
-	w.cons, err = consumer.New(js, mapper, w.exp, consumer.Config{
-		Stream:        cfg.Stream,
-		Subjects:      cfg.Subjects,
-		Durable:       cfg.Durable,
-		CreateStream:  cfg.CreateStream,
-		DLQSubject:    cfg.DLQSubject,
-		DLQStream:     cfg.DLQStream,
-		BatchSize:     cfg.BatchSize,
-		BatchWait:     cfg.BatchWait,
-		AckWait:       cfg.AckWait,
-		Concurrency:   cfg.ExportConcurrency,
-		MaxAckPending: cfg.MaxAckPending,
-	}, consumer.WithLogger(log), consumer.WithMetrics(w.metrics))
-	if err != nil {
+	if w.cons, err = newConsumer(cfg, w.nc, w.exp, log, w.metrics); err != nil {
 		return nil, err
 	}
 
@@ -239,6 +213,36 @@ func (w *worker) handler(reg *prometheus.Registry) http.Handler {
 		fmt.Fprintln(rw, "ready")
 	})
 	return mux
+}
+
+// newConsumer builds the consumer of run and replay: the mapping with its
+// limits, the stream settings and the batching of cfg.
+func newConsumer(cfg config.Config, nc *nats.Conn, exp sdktrace.SpanExporter, log *slog.Logger, metrics *consumer.Metrics) (*consumer.Consumer, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if cfg.MaxMessageBytes == 0 {
+		// CONTRACT §2: the server's max payload is the default size limit.
+		cfg.MaxMessageBytes = int(nc.MaxPayload())
+	}
+	mapper, err := newMapper(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return consumer.New(js, mapper, exp, consumer.Config{
+		Stream:        cfg.Stream,
+		Subjects:      cfg.Subjects,
+		Durable:       cfg.Durable,
+		CreateStream:  cfg.CreateStream,
+		DLQSubject:    cfg.DLQSubject,
+		DLQStream:     cfg.DLQStream,
+		BatchSize:     cfg.BatchSize,
+		BatchWait:     cfg.BatchWait,
+		AckWait:       cfg.AckWait,
+		Concurrency:   cfg.ExportConcurrency,
+		MaxAckPending: cfg.MaxAckPending,
+	}, consumer.WithLogger(log), consumer.WithMetrics(metrics))
 }
 
 // newExporter builds the exporter WORKER_EXPORTER names.
