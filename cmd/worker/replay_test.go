@@ -65,10 +65,7 @@ func TestReplayRangeTwiceIsIdenticalAndLeavesTheDurableAlone(t *testing.T) {
 	withReceiver(t, &cfg, recv)
 	w := runWorker(t, cfg)
 	await(t, "run exported everything", func() bool { return len(roots(recv)) == len(ids) })
-	await(t, "run settled everything", func() bool {
-		info := consumerInfo(t, srv.JS)
-		return info.NumPending == 0 && info.NumAckPending == 0
-	})
+	awaitSettled(t, srv.JS)
 	if err := w.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -229,10 +226,7 @@ func TestReplayBesideRun(t *testing.T) {
 	}
 
 	await(t, "run exported the second results", func() bool { return len(roots(runRecv)) == len(first)+len(second) })
-	await(t, "run settled everything", func() bool {
-		info := consumerInfo(t, srv.JS)
-		return info.NumPending == 0 && info.NumAckPending == 0
-	})
+	awaitSettled(t, srv.JS)
 	assertExactlyOnce(t, runRecv, append(first, second...))
 	if info := consumerInfo(t, srv.JS); info.NumRedelivered != 0 {
 		t.Errorf("run redelivered %d messages while the replay ran", info.NumRedelivered)

@@ -203,6 +203,16 @@ func assertExactlyOnce(t *testing.T, recv *otlptest.Receiver, ids []string) {
 	}
 }
 
+// awaitSettled waits until the durable consumer has nothing pending and
+// nothing unacknowledged.
+func awaitSettled(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	await(t, "every message acknowledged", func() bool {
+		info := consumerInfo(t, js)
+		return info.NumPending == 0 && info.NumAckPending == 0
+	})
+}
+
 func consumerInfo(t *testing.T, js jetstream.JetStream) *jetstream.ConsumerInfo {
 	t.Helper()
 	c, err := js.Consumer(t.Context(), "WORKFLOW_RESULTS", "spanferry")
@@ -339,10 +349,7 @@ func TestRunTwoWorkersOneDurable(t *testing.T) {
 	w1, w2 := runWorker(t, cfg), runWorker(t, cfg)
 
 	await(t, "every result exported", func() bool { return len(roots(recv)) == len(ids) })
-	await(t, "every message acknowledged", func() bool {
-		info := consumerInfo(t, srv.JS)
-		return info.NumPending == 0 && info.NumAckPending == 0
-	})
+	awaitSettled(t, srv.JS)
 	if info := consumerInfo(t, srv.JS); info.NumRedelivered != 0 {
 		t.Errorf("%d messages redelivered: a result may have been exported twice", info.NumRedelivered)
 	}
@@ -411,10 +418,7 @@ func TestRunSurvivesNATSRestart(t *testing.T) {
 	}
 	// Acks lost with the server are redelivered: at-least-once, reported.
 	t.Logf("%d results, %d duplicates after the restart", len(all), dups)
-	await(t, "every message acknowledged", func() bool {
-		info := consumerInfo(t, srv.JS)
-		return info.NumPending == 0 && info.NumAckPending == 0
-	})
+	awaitSettled(t, srv.JS)
 }
 
 // TestRunNATSAuth: the right user/password work; wrong ones fail at start

@@ -133,10 +133,7 @@ func TestSIGTERMMidBatch(t *testing.T) {
 
 	p2 := startProcess(t, env...)
 	await(t, "every result after the restart", func() bool { return len(roots(recv)) == len(ids) })
-	await(t, "every message acknowledged", func() bool {
-		info := consumerInfo(t, srv.JS)
-		return info.NumPending == 0 && info.NumAckPending == 0
-	})
+	awaitSettled(t, srv.JS)
 	assertExactlyOnce(t, recv, ids)
 	if err := p2.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
