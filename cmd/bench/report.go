@@ -127,6 +127,7 @@ const (
 	mainRawFetch
 	mainWorker
 	mainBatch1
+	mainSDK
 )
 
 // rawBest is the faster raw baseline of the main section.
