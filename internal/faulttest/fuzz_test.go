@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -36,6 +37,7 @@ import (
 // retried forever or dead-letter a good message, so it is a bug.
 type pathHarness struct {
 	m         *mapping.Mapper
+	limit     int // the attribute value length limit; <= 0: none
 	recv      *otlptest.Receiver
 	sdk, own  sdktrace.SpanExporter
 	file      sdktrace.SpanExporter
@@ -50,7 +52,7 @@ func newPathHarness(tb testing.TB, limits mapping.Limits) *pathHarness {
 		tb.Fatal(err)
 	}
 	ctx := context.Background()
-	h := &pathHarness{m: m, recv: otlptest.StartT(tb)}
+	h := &pathHarness{m: m, limit: limits.MaxAttrValueLen, recv: otlptest.StartT(tb)}
 	h.sdk, err = otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(h.recv.TracesURL()),
 		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
 	if err != nil {
@@ -131,8 +133,9 @@ func (h *pathHarness) run(t *testing.T, data []byte, traceparent string) (refusa
 		if s.TraceID != d.TraceID.String() {
 			t.Fatalf("span %q in trace %s, want %s", s.Name, s.TraceID, d.TraceID)
 		}
-		if s.Attributes[string(mapping.AttrResultID)] != d.Result.ID {
-			t.Fatalf("span %q: result id %q, want %q", s.Name, s.Attributes[string(mapping.AttrResultID)], d.Result.ID)
+		if id, _ := s.Attributes[string(mapping.AttrResultID)].(string); id != d.Result.ID &&
+			(h.limit <= 0 || !strings.HasPrefix(d.Result.ID, id) || utf8.RuneCountInString(id) != h.limit) {
+			t.Fatalf("span %q: result id %q, want %q (value limit %d)", s.Name, id, d.Result.ID, h.limit)
 		}
 		if s.End.Before(s.Start) {
 			t.Fatalf("span %q ends before it starts", s.Name)
@@ -204,14 +207,18 @@ func diffSpans(got, want map[string]string) string {
 // FuzzMessagePath feeds arbitrary message bytes and traceparent headers
 // through the whole message-handling path: no panic, and either a
 // permanent, one-line refusal (a dead letter) or spans that export, one per
-// step plus the root, all in the result's trace.
+// step plus the root, all in the result's trace. Each input goes through
+// the default limits and through a 5-character attribute value limit
+// (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT), whose cuts must keep UTF-8 valid.
 func FuzzMessagePath(f *testing.F) {
 	for _, seed := range seeds(f) {
 		f.Add(seed.data, seed.traceparent)
 	}
-	h := newPathHarness(f, mapping.Limits{})
+	plain := newPathHarness(f, mapping.Limits{})
+	cut := newPathHarness(f, mapping.Limits{MaxAttrValueLen: 5})
 	f.Fuzz(func(t *testing.T, data []byte, traceparent string) {
-		h.run(t, data, traceparent)
+		plain.run(t, data, traceparent)
+		cut.run(t, data, traceparent)
 	})
 }
 
