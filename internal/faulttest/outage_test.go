@@ -12,7 +12,7 @@ import (
 )
 
 // TestReceiverOutage: with a backlog waiting, the receiver goes away
-// (connection refused) for a third of the outage, then answers 503 with
+// (connection refused) for a quarter of the outage, then answers 503 with
 // Retry-After for the rest, while more results are published. The
 // worker must dead-letter nothing, keep its memory bounded, slow its
 // export attempts to a few per second at most, and deliver everything once
@@ -45,7 +45,7 @@ func TestReceiverOutage(t *testing.T) {
 	// stopped may still be recorded just after Stop returned.
 	_, accepted0 := k.counts()
 	exportedBefore := k.distinct()
-	holdFault(outage/3 - time.Since(down))
+	holdFault(outage/4 - time.Since(down))
 	m1 := w.metrics(t)
 
 	// Phase 2: 503 with Retry-After.
@@ -118,7 +118,7 @@ func TestReceiverOutage(t *testing.T) {
 		t.Errorf("peak RSS %s during the outage", mib(memOutage.HWM))
 	}
 	report(t, "n=%d (half published during the outage); outage %s (%s refused, then 503 Retry-After: 2); %d results exported before it",
-		n, outage, outage/3, exportedBefore)
+		n, outage, outage/4, exportedBefore)
 	report(t, "export attempts during the outage: %v (%.2f/s; %v while refused, %d reached the receiver as 503s), %v deliveries nak'd, %d dead letters",
 		attempts, attempts/outage.Seconds(), attemptsRefused, attempts503, retried, dlOutage)
 	report(t, "RSS: %s at start, max %s sampled during the outage (%d samples), VmHWM %s at its end, %s at the end (VmHWM %s); /metrics %s %s",
