@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -100,6 +99,9 @@ type Decoded struct {
 	// nodes holds the parsed times of the root and every step in pre-order,
 	// so times are parsed once, in validation, and Map walks the same order.
 	nodes []node
+	// textBytes and metadata size Map's allocations: the bytes of every
+	// input, output and metadata key and value, and the metadata entries.
+	textBytes, metadata int
 }
 
 // Steps returns the number of steps of the result, at every depth.
@@ -216,7 +218,7 @@ func (m *Mapper) validate(d *Decoded) error {
 		d.TraceID = id
 	}
 	d.nodes = make([]node, 1, 1+countSteps(r.Steps, m.limits.MaxSteps+1))
-	if err := validateExecution(p, &d.nodes[0], &r.Execution); err != nil {
+	if err := d.validateExecution(p, &d.nodes[0], &r.Execution); err != nil {
 		return err
 	}
 	return m.validateSteps(p, d, r.Steps, 1)
@@ -276,7 +278,7 @@ func (m *Mapper) validateSteps(parent path, d *Decoded, steps []Step, depth int)
 			return p.field("cost").errorf("must be a non-negative number")
 		}
 		d.nodes = append(d.nodes, node{})
-		if err := validateExecution(p, &d.nodes[len(d.nodes)-1], &s.Execution); err != nil {
+		if err := d.validateExecution(p, &d.nodes[len(d.nodes)-1], &s.Execution); err != nil {
 			return err
 		}
 		if err := m.validateSteps(p, d, s.Steps, depth+1); err != nil {
@@ -286,9 +288,9 @@ func (m *Mapper) validateSteps(parent path, d *Decoded, steps []Step, depth int)
 	return nil
 }
 
-// validateExecution checks the fields a result and a step share and parses
-// their times into n.
-func validateExecution(p path, n *node, e *Execution) error {
+// validateExecution checks the fields a result and a step share, parses
+// their times into n and counts what Map will copy of them.
+func (d *Decoded) validateExecution(p path, n *node, e *Execution) error {
 	var err error
 	if e.StartedAt != "" {
 		if n.start, err = time.Parse(time.RFC3339Nano, e.StartedAt); err != nil {
@@ -320,28 +322,9 @@ func validateExecution(p path, n *node, e *Execution) error {
 		case '{', '[':
 			return p.field("metadata").field(k).errorf("must be a string, number, boolean or null")
 		}
+		d.textBytes += len(AttrKeywordsAIMetadataPrefix) + len(k) + len(v)
 	}
+	d.textBytes += len(e.Input) + len(e.Output)
+	d.metadata += len(e.Metadata)
 	return nil
-}
-
-// metadataValue converts a validated scalar metadata value to an attribute
-// value; ok is false for null.
-func metadataValue(raw json.RawMessage) (attribute.Value, bool) {
-	switch raw[0] {
-	case 'n':
-		return attribute.Value{}, false
-	case 't':
-		return attribute.BoolValue(true), true
-	case 'f':
-		return attribute.BoolValue(false), true
-	case '"':
-		var s string
-		_ = json.Unmarshal(raw, &s) // the decoder already checked it
-		return attribute.StringValue(s), true
-	}
-	if i, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
-		return attribute.Int64Value(i), true
-	}
-	f, _ := strconv.ParseFloat(string(raw), 64)
-	return attribute.Float64Value(f), true
 }

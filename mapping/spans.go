@@ -1,9 +1,11 @@
 package mapping
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -35,7 +37,10 @@ func (m *Mapper) Map(c *collector.Collector, d *Decoded) (Stats, error) {
 		return Stats{}, fmt.Errorf("mapping: collector is for trace %s, result %q is in trace %s", c.TraceID(), d.Result.ID, d.TraceID)
 	}
 	w := walker{m: m, c: c, d: d, next: 1}
+	w.ids.buf = w.idBuf[:0]
 	w.ids.reset(d.TraceID, d.Result.ID)
+	w.attrs = make([]attribute.KeyValue, 0, usualAttrs*len(d.nodes)+d.metadata)
+	w.text.Grow(d.textBytes)
 	if err := w.root(); err != nil {
 		return w.stats, err
 	}
@@ -50,6 +55,62 @@ type walker struct {
 	ids   spanIDs
 	next  int // index in d.nodes of the next step, in pre-order
 	stats Stats
+
+	// attrs is the slab every span's attributes are cut from, and text
+	// holds every string Map makes (input and output texts, metadata keys
+	// and values, entity paths): an allocation or two per result rather
+	// than one per span and per string. The spans keep them alive.
+	attrs []attribute.KeyValue
+	text  strings.Builder
+	idBuf [128]byte // the span id derivation's buffer, for the usual paths
+}
+
+// Room for the attributes of a span besides its metadata: the most a root
+// and a step can have, and what the slab is sized for (a step of a model
+// call has 14, most steps 10).
+const (
+	rootAttrs  = 12
+	stepAttrs  = 16
+	usualAttrs = 12
+)
+
+// newAttrs returns an empty slice with room for n attributes at the end of
+// the slab. One span's attributes are made at a time: done gives back the
+// room they did not use.
+func (w *walker) newAttrs(n int) []attribute.KeyValue {
+	if cap(w.attrs)-len(w.attrs) < n {
+		w.attrs = make([]attribute.KeyValue, 0, max(n, cap(w.attrs)))
+	}
+	l := len(w.attrs)
+	return w.attrs[l : l : l+n]
+}
+
+// done takes the attributes made in newAttrs's room out of the slab, and
+// returns them with no spare capacity, so that nothing appended to one
+// span's attributes can reach another's.
+func (w *walker) done(attrs []attribute.KeyValue) []attribute.KeyValue {
+	if l := len(w.attrs); len(attrs) > 0 && l < cap(w.attrs) && &attrs[0] == &w.attrs[:l+1][l] {
+		w.attrs = w.attrs[:l+len(attrs)]
+	}
+	return attrs[:len(attrs):len(attrs)]
+}
+
+// keep copies b into the result's text and returns it as a string.
+func (w *walker) keep(b []byte) string {
+	start := w.text.Len()
+	w.text.Write(b)
+	// Text already written is never modified: a Builder only appends, and
+	// leaves its old buffer to the strings cut from it when it grows.
+	return w.text.String()[start:]
+}
+
+// join returns a + sep + b from the result's text.
+func (w *walker) join(a, sep, b string) string {
+	start := w.text.Len()
+	w.text.WriteString(a)
+	w.text.WriteString(sep)
+	w.text.WriteString(b)
+	return w.text.String()[start:]
 }
 
 func (w *walker) root() error {
@@ -101,7 +162,7 @@ func (w *walker) root() error {
 		end = start // only a derived end can be early: explicit times were validated
 	}
 
-	attrs := make([]attribute.KeyValue, 0, 12+len(r.Metadata))
+	attrs := w.newAttrs(rootAttrs + len(r.Metadata))
 	attrs = append(attrs,
 		AttrTraceloopSpanKind.String(traceloopWorkflow),
 		AttrGenAIOperationName.String(opInvokeWorkflow),
@@ -122,7 +183,7 @@ func (w *walker) root() error {
 	if r.ExperimentID != "" {
 		attrs = append(attrs, w.str(AttrKeywordsAIMetadataPrefix+"experiment_id", r.ExperimentID))
 	}
-	attrs = w.execution(attrs, &r.Execution)
+	attrs = w.done(w.execution(attrs, &r.Execution))
 	return w.create(r.Name, w.d.Parent, sc.SpanID(), start, end, attrs, &r.Execution)
 }
 
@@ -155,7 +216,7 @@ func (w *walker) steps(steps []Step, parent trace.SpanContext, cursor time.Time,
 		if len(s.Steps) > 0 {
 			childPath = s.Name
 			if entityPath != "" {
-				childPath = entityPath + "." + s.Name
+				childPath = w.join(entityPath, ".", s.Name)
 			}
 		}
 		childrenEnd, err := w.steps(s.Steps, sc, start, childPath)
@@ -201,7 +262,7 @@ func (w *walker) stepAttributes(s *Step, entityPath string) []attribute.KeyValue
 	if !ok {
 		k = stepKinds[KindTask]
 	}
-	attrs := make([]attribute.KeyValue, 0, 16+len(s.Metadata))
+	attrs := w.newAttrs(stepAttrs + len(s.Metadata))
 	attrs = append(attrs,
 		AttrTraceloopSpanKind.String(k.traceloop),
 		w.str(AttrStepKind, kind),
@@ -234,7 +295,7 @@ func (w *walker) stepAttributes(s *Step, entityPath string) []attribute.KeyValue
 	if s.Cost != nil {
 		attrs = append(attrs, AttrGenAIUsageCost.Float64(*s.Cost))
 	}
-	return w.execution(attrs, &s.Execution)
+	return w.done(w.execution(attrs, &s.Execution))
 }
 
 // create writes one span with the status and exception event of
@@ -254,10 +315,10 @@ func (w *walker) create(name string, parent trace.SpanContext, spanID trace.Span
 		events = []sdktrace.Event{{
 			Name: semconv.ExceptionEventName,
 			Time: end,
-			Attributes: []attribute.KeyValue{
+			Attributes: w.done(append(w.newAttrs(2),
 				w.str(semconv.ExceptionTypeKey, e.Type),
 				w.str(semconv.ExceptionMessageKey, e.Message),
-			},
+			)),
 		}}
 	}
 	_, err := w.c.CreateSpan(collector.Span{
@@ -312,12 +373,14 @@ func (w *walker) json(attrs []attribute.KeyValue, k attribute.Key, raw json.RawM
 	if len(raw) == 0 || string(raw) == "null" {
 		return attrs
 	}
-	text := string(raw)
-	if !utf8.ValidString(text) {
+	var text string
+	if utf8.Valid(raw) {
+		text = w.keep(raw)
+	} else {
 		// encoding/json repairs decoded strings but keeps raw values as
 		// sent, and OTLP's protobuf refuses invalid UTF-8: one such value
 		// would fail the whole export request.
-		text = strings.ToValidUTF8(text, "\uFFFD")
+		text = strings.ToValidUTF8(string(raw), "\uFFFD")
 	}
 	return append(attrs, w.str(k, text))
 }
@@ -328,24 +391,56 @@ func (w *walker) metadata(attrs []attribute.KeyValue, md map[string]json.RawMess
 	if len(md) == 0 {
 		return attrs
 	}
-	keys := make([]string, 0, len(md))
+	var room [16]string
+	keys := room[:0]
 	for k := range md {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		v, ok := metadataValue(md[k])
-		if !ok {
+		raw := md[k]
+		if raw[0] == 'n' { // null
 			continue
 		}
-		key := attribute.Key(AttrKeywordsAIMetadataPrefix + k)
-		if v.Type() == attribute.STRING {
-			attrs = append(attrs, w.str(key, v.AsString()))
+		key := attribute.Key(w.join(AttrKeywordsAIMetadataPrefix, "", k))
+		if raw[0] == '"' {
+			attrs = append(attrs, w.str(key, w.jsonString(raw)))
 		} else {
-			attrs = append(attrs, attribute.KeyValue{Key: key, Value: v})
+			attrs = append(attrs, attribute.KeyValue{Key: key, Value: w.scalar(raw)})
 		}
 	}
 	return attrs
+}
+
+// jsonString decodes a JSON string validated by the decoder: as sent when
+// it has no escape and is valid UTF-8 (what encoding/json would return),
+// else by encoding/json.
+func (w *walker) jsonString(raw json.RawMessage) string {
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return w.keep(raw[1 : len(raw)-1])
+	}
+	var s string
+	_ = json.Unmarshal(raw, &s) // the decoder already checked it
+	return s
+}
+
+// scalar converts a validated metadata number or boolean to an attribute
+// value: an int64 when it is one, else a float64.
+func (w *walker) scalar(raw json.RawMessage) attribute.Value {
+	switch raw[0] {
+	case 't':
+		return attribute.BoolValue(true)
+	case 'f':
+		return attribute.BoolValue(false)
+	}
+	s := w.keep(raw)
+	if !strings.ContainsAny(s, ".eE") { // else ParseInt fails, and allocates its error
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return attribute.Int64Value(i)
+		}
+	}
+	f, _ := strconv.ParseFloat(s, 64)
+	return attribute.Float64Value(f)
 }
 
 // nominal returns the summed durations of steps for a root without a start:
