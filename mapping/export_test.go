@@ -1,0 +1,4 @@
+package mapping
+
+// DecodeFast is decodeFast, for FuzzDecodeFast.
+var DecodeFast = decodeFast
