@@ -34,9 +34,24 @@ func withAttempt(ctx context.Context) (context.Context, *attempt) {
 // failures: it records each answer's status, Retry-After and OTLP partial
 // success. Configure the exporter with retries disabled: the consumer
 // retries by nak, which keeps memory bounded and lets other replicas help.
+//
+// Its transport is http.DefaultTransport's settings, but keeping up to
+// maxIdleConnsPerHost idle connections to the receiver instead of 2, so
+// that more than two concurrent exports reuse their connections rather
+// than open and close one per request.
 func HTTPClient(timeout time.Duration) *http.Client {
-	return &http.Client{Timeout: timeout, Transport: recordingTransport{base: http.DefaultTransport}}
+	var base http.RoundTripper = http.DefaultTransport
+	if t, ok := base.(*http.Transport); ok {
+		t = t.Clone()
+		t.MaxIdleConnsPerHost = maxIdleConnsPerHost
+		base = t
+	}
+	return &http.Client{Timeout: timeout, Transport: recordingTransport{base: base}}
 }
+
+// maxIdleConnsPerHost is the most idle connections kept to the receiver:
+// more than the export concurrency anyone runs.
+const maxIdleConnsPerHost = 64
 
 type recordingTransport struct {
 	base http.RoundTripper
