@@ -1,0 +1,94 @@
+package consumer_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/spanferry/spanferry/consumer"
+	"github.com/spanferry/spanferry/mapping"
+)
+
+// BenchmarkMapAndEncode is the worker's work per result between decoding
+// and the network: the mapping of a decoded 8-step result, and its share
+// of an export request of 200 results as the exporter builds it (OTLP
+// protobuf encoding, the HTTP request), sent to a transport that answers
+// 200 at once. "consumer" is NewExporter's exporter, "sdk"
+// otlptracehttp.New's. The figures that matter are per result (an op is
+// 200).
+func BenchmarkMapAndEncode(b *testing.B) {
+	const batch = 200
+	data, err := os.ReadFile("../mapping/testdata/bench-8-steps.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := mapping.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := m.Decode(data, mapping.Source{Stored: time.Unix(1_800_000_000, 0)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:4318/v1/traces")
+	client := &http.Client{Transport: okTransport{}}
+	for _, name := range []string{"consumer", "sdk"} {
+		b.Run(name, func(b *testing.B) {
+			var exp sdktrace.SpanExporter
+			if name == "consumer" {
+				exp, err = consumer.NewExporter(context.Background(), client)
+			} else {
+				exp, err = otlptracehttp.New(context.Background(), otlptracehttp.WithHTTPClient(client),
+					otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer exp.Shutdown(context.Background())
+			spans := make([]sdktrace.ReadOnlySpan, 0, batch*(d.Steps()+1))
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for b.Loop() {
+				spans = spans[:0]
+				for range batch {
+					c, err := m.NewCollector(d, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := m.Map(c, d); err != nil {
+						b.Fatal(err)
+					}
+					spans = append(spans, c.Take()...)
+				}
+				if err := exp.ExportSpans(context.Background(), spans); err != nil {
+					b.Fatal(err)
+				}
+			}
+			runtime.ReadMemStats(&after)
+			results := float64(b.N * batch)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/results, "ns/result")
+			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/results, "allocs/result")
+			b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/results, "B/result")
+		})
+	}
+}
+
+// okTransport answers every request 200 with an empty body, after reading
+// the request's.
+type okTransport struct{}
+
+func (okTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+	}
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("")), Request: req}, nil
+}
