@@ -321,6 +321,10 @@ func sizeKeyValue(kv attribute.KeyValue) int {
 }
 
 func (e *encoder) appendKeyValue(field protowire.Number, kv attribute.KeyValue) {
+	if kv.Value.Type() == attribute.STRING {
+		e.appendStringKeyValue(field, string(kv.Key), kv.Value.AsString())
+		return
+	}
 	vsize := sizeValue(kv.Value)
 	e.buf = protowire.AppendTag(e.buf, field, protowire.BytesType)
 	e.buf = protowire.AppendVarint(e.buf, uint64(sizeString(1, string(kv.Key))+sizeMessage(2, vsize)))
@@ -328,6 +332,26 @@ func (e *encoder) appendKeyValue(field protowire.Number, kv attribute.KeyValue) 
 	e.buf = protowire.AppendTag(e.buf, 2, protowire.BytesType)
 	e.buf = protowire.AppendVarint(e.buf, uint64(vsize))
 	e.appendValue(kv.Value)
+}
+
+// appendStringKeyValue is appendKeyValue for a string value, most of
+// them, in one go.
+func (e *encoder) appendStringKeyValue(field protowire.Number, key, value string) {
+	if !utf8.ValidString(key) || !utf8.ValidString(value) {
+		e.err = errInvalidUTF8
+	}
+	vsize := 1 + protowire.SizeBytes(len(value)) // tag anyString, length, bytes
+	size := sizeString(1, key) + 1 + protowire.SizeBytes(vsize)
+	e.buf = protowire.AppendTag(e.buf, field, protowire.BytesType)
+	e.buf = protowire.AppendVarint(e.buf, uint64(size))
+	if key != "" {
+		e.buf = append(e.buf, 1<<3|byte(protowire.BytesType))
+		e.buf = protowire.AppendString(e.buf, key)
+	}
+	e.buf = append(e.buf, 2<<3|byte(protowire.BytesType))
+	e.buf = protowire.AppendVarint(e.buf, uint64(vsize))
+	e.buf = append(e.buf, anyString<<3|byte(protowire.BytesType))
+	e.buf = protowire.AppendString(e.buf, value)
 }
 
 // AnyValue fields: a oneof, so a zero value is written too.
