@@ -185,6 +185,20 @@ func median(runs []result) result {
 	return sorted[(len(sorted)-1)/2]
 }
 
+// hotpathSection measures the worker's work per result in this process.
+func (b *bench) hotpathSection(context.Context) error {
+	fmt.Fprintln(b.out, "hotpath: decoding, mapping and encoding one result, in process")
+	figs, err := hotpath(b.body.render(nil, "run-hotpath", time.Now()))
+	if err != nil {
+		return err
+	}
+	for _, f := range figs {
+		fmt.Fprintf(b.out, "  %-32s %8.2f µs/result  %6.1f allocs/result  %8.0f B/result\n", f.Name, f.NsPer/1e3, f.AllocsPer, f.BytesPer)
+	}
+	b.report.Hotpath = figs
+	return nil
+}
+
 // mainSection compares raw JetStream with the worker at default settings
 // and at batch size 1, the runs interleaved so that a noisy neighbour
 // hurts them alike.

@@ -59,7 +59,7 @@ type options struct {
 	verbose    bool
 }
 
-const allSections = "main,batches,sizes,paced,backlog"
+const allSections = "hotpath,main,batches,sizes,paced,backlog"
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
@@ -72,6 +72,8 @@ Measures the worker end to end on this machine: an embedded JetStream server
 (FILE storage), a real OTLP/HTTP receiver decoding every request, and results
 of -steps steps (about 1.5 KB for 8) prefilled into a stream. Sections:
 
+  hotpath  in process, as the Go benchmarks do: decoding a result, mapping
+           it, and mapping plus encoding it into a 200-result request
   main     raw JetStream (a pull consumer that only acks, two ways) against
            the worker with default settings and with batch size 1, -repeat
            times each, interleaved; the median run is reported
@@ -209,6 +211,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		name string
 		run  func(context.Context) error
 	}{
+		{"hotpath", b.hotpathSection},
 		{"main", b.mainSection},
 		{"batches", b.batchesSection},
 		{"sizes", b.sizesSection},

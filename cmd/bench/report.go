@@ -19,6 +19,7 @@ type report struct {
 	Spans     int
 	Env       []string // the worker settings taken from the environment
 
+	Hotpath []hotpathFigure
 	Main    [][]result  // per pipeline of the main section, every run
 	Batches []result    // per batch size
 	Sizes   [][2]result // per size: raw, worker
@@ -156,6 +157,14 @@ func (r *report) markdown() string {
 	}
 	p("\n\n")
 
+	if len(r.Hotpath) > 0 {
+		p("### Hot path, in process (testing.Benchmark)\n\n| work per %d-step result | µs | allocs | bytes |\n|---|--:|--:|--:|\n", r.opts.steps)
+		for _, f := range r.Hotpath {
+			p("| %s | %.2f | %.1f | %s |\n", f.Name, f.NsPer/1e3, f.AllocsPer, thousands(f.BytesPer))
+		}
+		p("\n")
+	}
+
 	raw, haveRaw := r.rawBest()
 	if haveRaw {
 		p("### Worker against raw JetStream (%s results; median of %d runs)\n\n", thousands(float64(r.opts.n)), r.opts.repeat)
@@ -244,6 +253,11 @@ func (r *report) markdown() string {
 			mark = "met"
 		}
 		p("| %s | %s | %s |\n", name, measured, mark)
+	}
+	for _, f := range r.Hotpath {
+		if strings.HasPrefix(f.Name, "map + encode") {
+			check(fmt.Sprintf("mapping + encoding < 10 µs per %d-step result", r.opts.steps), fmt.Sprintf("%.1f µs", f.NsPer/1e3), f.NsPer < 10e3)
+		}
 	}
 	if haveRaw {
 		w, one := median(r.Main[mainWorker]), median(r.Main[mainBatch1])

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/spanferry/spanferry/consumer"
+	"github.com/spanferry/spanferry/mapping"
+)
+
+// hotpathFigure is one in-process measurement of the worker's work per
+// result, as the Go benchmarks make it (testing.Benchmark).
+type hotpathFigure struct {
+	Name      string
+	NsPer     float64 // per result
+	AllocsPer float64
+	BytesPer  float64
+}
+
+// hotpathBatch is the results per export request of the encoding figure:
+// the worker's default batch size.
+const hotpathBatch = 200
+
+// hotpath measures, in this process, decoding a result, mapping it, and
+// mapping it plus its share of a 200-result export request built by
+// consumer.NewExporter's exporter (sent to a transport that answers 200
+// at once): BenchmarkDecode, BenchmarkMap and BenchmarkMapAndEncode
+// /consumer, on the bench's own result.
+func hotpath(data []byte) ([]hotpathFigure, error) {
+	m, err := mapping.New()
+	if err != nil {
+		return nil, err
+	}
+	src := mapping.Source{Stored: time.Now()}
+	d, err := m.Decode(data, src)
+	if err != nil {
+		return nil, err
+	}
+	exp, err := consumer.NewExporter(context.Background(), &http.Client{Transport: okTransport{}})
+	if err != nil {
+		return nil, err
+	}
+	defer exp.Shutdown(context.Background())
+
+	var failed error
+	mapOne := func(b *testing.B) []sdktrace.ReadOnlySpan {
+		c, err := m.NewCollector(d, nil)
+		if err == nil {
+			_, err = m.Map(c, d)
+		}
+		if err != nil {
+			failed = err
+			b.SkipNow()
+		}
+		return c.Take()
+	}
+	figure := func(name string, perOp int, f func(b *testing.B)) hotpathFigure {
+		r := testing.Benchmark(func(b *testing.B) { b.ReportAllocs(); f(b) })
+		n := float64(perOp)
+		return hotpathFigure{Name: name, NsPer: float64(r.NsPerOp()) / n,
+			AllocsPer: float64(r.AllocsPerOp()) / n, BytesPer: float64(r.AllocedBytesPerOp()) / n}
+	}
+	out := []hotpathFigure{
+		figure("decode and validate", 1, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := m.Decode(data, src); err != nil {
+					failed = err
+					b.SkipNow()
+				}
+			}
+		}),
+		figure("map", 1, func(b *testing.B) {
+			for b.Loop() {
+				mapOne(b)
+			}
+		}),
+		figure("map + encode (200 per request)", hotpathBatch, func(b *testing.B) {
+			spans := make([]sdktrace.ReadOnlySpan, 0, hotpathBatch*(d.Steps()+1))
+			for b.Loop() {
+				spans = spans[:0]
+				for range hotpathBatch {
+					spans = append(spans, mapOne(b)...)
+				}
+				if err := exp.ExportSpans(context.Background(), spans); err != nil {
+					failed = err
+					b.SkipNow()
+				}
+			}
+		}),
+	}
+	return out, failed
+}
+
+// okTransport answers every request 200 with an empty body.
+type okTransport struct{}
+
+func (okTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+	}
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("")), Request: req}, nil
+}
