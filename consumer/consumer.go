@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -410,10 +412,7 @@ func (p policy) observed(msg jetstream.Msg, outcome string) {
 // fails, the message is nak'd: it is never lost. Under a policy without
 // dead letters (a replay), the message is acknowledged and skipped.
 func (c *Consumer) deadLetter(ctx context.Context, p policy, msg jetstream.Msg, cause error) {
-	reason := strings.Join(strings.Fields(cause.Error()), " ") // one line
-	if len(reason) > 1024 {
-		reason = reason[:1024]
-	}
+	reason := deadLetterReason(cause)
 	if !p.deadLetter {
 		_ = msg.Ack()
 		c.metrics.Messages.WithLabelValues(OutcomeSkipped).Inc()
@@ -485,6 +484,7 @@ type gate struct {
 	mu       sync.Mutex
 	until    time.Time
 	failures int
+	opened   chan struct{} // closed by ok: wakes the waiters
 }
 
 func (g *gate) fail(retryAfter time.Duration) {
@@ -498,22 +498,57 @@ func (g *gate) fail(retryAfter time.Duration) {
 func (g *gate) ok() {
 	g.mu.Lock()
 	g.failures, g.until = 0, time.Time{}
+	if g.opened != nil {
+		close(g.opened)
+		g.opened = nil
+	}
 	g.mu.Unlock()
 }
 
+// wait returns when the gate is open: its backoff has passed, or an export
+// has succeeded meanwhile.
 func (g *gate) wait(ctx context.Context) error {
-	g.mu.Lock()
-	d := time.Until(g.until)
-	g.mu.Unlock()
-	if d <= 0 {
-		return nil
+	for {
+		g.mu.Lock()
+		d := time.Until(g.until)
+		if d <= 0 {
+			g.mu.Unlock()
+			return nil
+		}
+		if g.opened == nil {
+			g.opened = make(chan struct{})
+		}
+		opened := g.opened
+		g.mu.Unlock()
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-opened:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+		t.Stop()
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+}
+
+// deadLetterReason makes cause a dead letter's reason: one line of
+// printable UTF-8 (a receiver's error may quote a binary body), at most
+// 1024 bytes, cut on a character boundary.
+func deadLetterReason(cause error) string {
+	reason := strings.Join(strings.Fields(strings.ToValidUTF8(cause.Error(), "\uFFFD")), " ")
+	reason = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, reason)
+	if len(reason) > 1024 {
+		cut := 1024
+		for cut > 0 && !utf8.RuneStart(reason[cut]) {
+			cut--
+		}
+		reason = reason[:cut]
 	}
+	return reason
 }
