@@ -477,9 +477,17 @@ func jitter(d time.Duration) time.Duration {
 	return d - d/5 + time.Duration(rand.Int64N(int64(d/5)*2+1))
 }
 
+// Fetch backoff while exports fail. The cap bounds how late the worker
+// notices that the receiver is back (the fault tests saw 15 s with a 30 s
+// cap); one attempt per 5 s per replica is no load on a down receiver.
+const (
+	gateMin = 250 * time.Millisecond
+	gateMax = 5 * time.Second
+)
+
 // gate slows fetching while exports fail: after each transient failure the
-// fetch loop waits longer (250ms doubling to 30s, or Retry-After), so an
-// outage costs a few attempts per second in total, not one per message.
+// fetch loop waits longer (gateMin doubling to gateMax, or Retry-After), so
+// an outage costs a few attempts per second in total, not one per message.
 type gate struct {
 	mu       sync.Mutex
 	until    time.Time
@@ -491,7 +499,7 @@ func (g *gate) fail(retryAfter time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.failures++
-	d := jitter(min(250*time.Millisecond<<min(g.failures-1, 7), 30*time.Second))
+	d := jitter(min(gateMin<<min(g.failures-1, 7), gateMax))
 	g.until = time.Now().Add(max(d, retryAfter))
 }
 
