@@ -99,7 +99,9 @@ func (p *publisher) publish() error {
 		},
 	}
 	p.buf = msg.Data
-	_, err := p.b.js.PublishMsgAsync(msg)
+	// A server busy writing a large backlog to disk can take a while to
+	// acknowledge; the publisher waits for room rather than fail.
+	_, err := p.b.js.PublishMsgAsync(msg, jetstream.WithStallWait(time.Minute))
 	return err
 }
 
