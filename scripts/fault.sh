@@ -12,8 +12,7 @@
 #
 # The full log goes to $FAULT_LOG, the REPORT lines (what each test
 # observed) to $FAULT_REPORT; both default to files under a temp directory.
-# FAULTTEST_KNOWN_BUGS=fail turns the known worker bugs from skips into
-# failures; FAULTTEST_WORKER_BIN=path tests a prebuilt worker.
+# FAULTTEST_WORKER_BIN=path tests a prebuilt worker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

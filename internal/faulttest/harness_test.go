@@ -411,20 +411,6 @@ func report(t *testing.T, format string, args ...any) {
 	fmt.Fprintln(f, line)
 }
 
-// knownBug marks a worker bug that a test observed and that is reported
-// for fixing: the test is skipped with the message (it stays failed if it
-// failed otherwise), or fails when FAULTTEST_KNOWN_BUGS=fail. Delete the
-// call, making it t.Errorf, once the bug is fixed.
-func knownBug(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("FAULTTEST_KNOWN_BUGS") == "fail" {
-		t.Errorf("bug: "+format, args...)
-		return
-	}
-	report(t, "KNOWN BUG: "+format, args...)
-	t.Skipf("bug: "+format, args...)
-}
-
 // countLines counts the lines of a log that contain every one of parts.
 func countLines(log string, parts ...string) int {
 	n := 0
