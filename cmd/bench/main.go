@@ -5,7 +5,7 @@
 // stream, and the pipeline under test in a child process of its own, so
 // that its CPU time and peak RSS are its alone.
 //
-//	go run ./cmd/bench                      # the standard run (about 10 minutes)
+//	go run ./cmd/bench                      # every section but the backlog (10–15 minutes)
 //	go run ./cmd/bench -backlog 1000000 -out docs/BENCHMARKS.md
 //
 // See docs/BENCHMARKS.md for what each figure means and how it is counted.
@@ -34,9 +34,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "bench:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return
 		}
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
 }
@@ -75,10 +76,11 @@ of -steps steps (about 1.5 KB for 8) prefilled into a stream. Sections:
   hotpath  in process, as the Go benchmarks do: decoding a result, mapping
            it, and mapping plus encoding it into a 200-result request
   main     raw JetStream (a pull consumer that only acks, two ways) against
-           the worker with default settings and with batch size 1, -repeat
-           times each, interleaved; the median run is reported
+           the worker with default settings, with batch size 1, and with
+           the SDK's OTLP exporter, -repeat times each, interleaved; the
+           median run is reported
   batches  the worker at each of -batch-sizes (size 1 with -ref-n results)
-  sizes    the worker with default settings at each of -sizes results
+  sizes    raw JetStream and the worker at each of -sizes results
   paced    -rate results/s for -duration: publish→ack and publish→export
            latency of the worker and of raw JetStream
   backlog  the worker draining a -backlog result backlog: peak RSS
