@@ -128,11 +128,8 @@ func (m *Mapper) Decode(data []byte, src Source) (*Decoded, error) {
 		}
 	}
 	d := &Decoded{Stored: src.Stored}
-	if !decodeFast(data, &d.Result) {
-		d.Result = Result{}
-		if err := json.Unmarshal(data, &d.Result); err != nil {
-			return nil, jsonError(data, err)
-		}
+	if err := json.Unmarshal(data, &d.Result); err != nil {
+		return nil, jsonError(data, err)
 	}
 	if d.Stored.IsZero() {
 		d.Stored = time.Now()

@@ -1,4 +1,0 @@
-package mapping
-
-// DecodeFast is decodeFast, for FuzzDecodeFast.
-var DecodeFast = decodeFast
