@@ -31,9 +31,8 @@ type spec struct {
 	role   string // roleWorker or roleRaw
 	mode   string // roleRaw: consume or fetch
 	stream stream
-	n      int  // results to acknowledge
-	batch  int  // WORKER_BATCH_SIZE; 0 keeps the worker's default
-	sdk    bool // the worker with otlptracehttp.New's exporter
+	n      int // results to acknowledge
+	batch  int // WORKER_BATCH_SIZE; 0 keeps the worker's default
 	paced  bool
 }
 
@@ -73,9 +72,6 @@ func (b *bench) runOnce(ctx context.Context, s spec) (result, error) {
 		env = append(env, "WORKER_BATCH_SIZE="+strconv.Itoa(s.batch))
 	}
 	args := []string{"-expect", strconv.Itoa(s.n), "-mode", s.mode}
-	if s.sdk {
-		args = append(args, "-exporter", "sdk")
-	}
 	if b.opts.profileDir != "" && s.role == roleWorker {
 		base := filepath.Join(b.opts.profileDir, fmt.Sprintf("run%02d-%s", b.seq, slug(s.label)))
 		args = append(args, "-cpuprofile", base+".cpu.pprof", "-memprofile", base+".allocs.pprof")
@@ -217,7 +213,6 @@ func (b *bench) mainSection(ctx context.Context) error {
 		{label: "raw: Fetch + Ack", role: roleRaw, mode: "fetch", stream: s, n: b.opts.n},
 		{label: "worker (defaults)", role: roleWorker, stream: s, n: b.opts.n},
 		{label: "worker, batch size 1", role: roleWorker, stream: ref, n: b.opts.refN, batch: 1},
-		{label: "worker, SDK exporter", role: roleWorker, stream: s, n: b.opts.n, sdk: true},
 	}
 	runs := make([][]result, len(specs))
 	for range b.opts.repeat {

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-	"github.com/spanferry/spanferry/consumer"
 	"github.com/spanferry/spanferry/mapping"
 )
 
@@ -28,10 +28,10 @@ type hotpathFigure struct {
 const hotpathBatch = 200
 
 // hotpath measures, in this process, decoding a result, mapping it, and
-// mapping it plus its share of a 200-result export request built by
-// consumer.NewExporter's exporter (sent to a transport that answers 200
-// at once): BenchmarkDecode, BenchmarkMap and BenchmarkMapAndEncode
-// /consumer, on the bench's own result.
+// mapping it plus its share of a 200-result export request built by the
+// worker's exporter, otlptracehttp's (sent to a transport that answers 200
+// at once): BenchmarkDecode, BenchmarkMap and BenchmarkMapAndEncode, on the
+// bench's own result.
 func hotpath(data []byte) ([]hotpathFigure, error) {
 	m, err := mapping.New()
 	if err != nil {
@@ -42,7 +42,10 @@ func hotpath(data []byte) ([]hotpathFigure, error) {
 	if err != nil {
 		return nil, err
 	}
-	exp, err := consumer.NewExporter(context.Background(), &http.Client{Transport: okTransport{}})
+	exp, err := otlptracehttp.New(context.Background(),
+		otlptracehttp.WithEndpointURL("http://127.0.0.1:4318/v1/traces"),
+		otlptracehttp.WithHTTPClient(&http.Client{Transport: okTransport{}}),
+		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
 	"github.com/spanferry/spanferry/consumer"
@@ -91,7 +90,6 @@ func consumeRole(role string, args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run")
 	memProfile := fs.String("memprofile", "", "write an allocation profile at the end")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after")
-	exporter := fs.String("exporter", "consumer", "worker: consumer (consumer.NewExporter) or sdk (otlptracehttp.New)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -119,7 +117,7 @@ func consumeRole(role string, args []string) error {
 
 	var stop func() error
 	if role == roleWorker {
-		stop, err = startWorker(ctx, cfg, nc, instrument(js, rec), log, *exporter)
+		stop, err = startWorker(ctx, cfg, nc, instrument(js, rec), log)
 	} else {
 		stop, err = startRaw(ctx, cfg, js, rec, *mode)
 	}
@@ -162,9 +160,8 @@ func consumeRole(role string, args []string) error {
 // startWorker wires the consumer as cmd/worker's newConsumer, newMapper
 // and newExporter do (OTLP exporter over consumer.HTTPClient, retries
 // off, the mapping's limits and resource from the environment) and runs
-// it. exporter "sdk" is otlptracehttp.New's exporter, "consumer"
-// consumer.NewExporter's. stop waits for Run to return.
-func startWorker(ctx context.Context, cfg config.Config, nc *nats.Conn, js jetstream.JetStream, log *slog.Logger, exporter string) (stop func() error, err error) {
+// it. stop waits for Run to return.
+func startWorker(ctx context.Context, cfg config.Config, nc *nats.Conn, js jetstream.JetStream, log *slog.Logger) (stop func() error, err error) {
 	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = int(nc.MaxPayload())
 	}
@@ -178,17 +175,9 @@ func startWorker(ctx context.Context, cfg config.Config, nc *nats.Conn, js jetst
 	if err != nil {
 		return nil, err
 	}
-	var exp sdktrace.SpanExporter
-	switch exporter {
-	case "consumer":
-		exp, err = consumer.NewExporter(ctx, consumer.HTTPClient(10*time.Second))
-	case "sdk":
-		exp, err = otlptracehttp.New(ctx,
-			otlptracehttp.WithHTTPClient(consumer.HTTPClient(10*time.Second)),
-			otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
-	default:
-		err = fmt.Errorf("unknown exporter %q", exporter)
-	}
+	exp, err := otlptracehttp.New(ctx,
+		otlptracehttp.WithHTTPClient(consumer.HTTPClient(10*time.Second)),
+		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
 	if err != nil {
 		return nil, err
 	}

@@ -29,17 +29,17 @@ import (
 
 // pathHarness runs raw message bytes through the worker's whole handling
 // path, as consumer.mapOne and deliver do: Decode, NewCollector, Map, then
-// a real encoding by each of the worker's exporters: otlptracehttp's (the
-// SDK's) and consumer.NewExporter's (its own protobuf writer), both sending
-// to an otlptest receiver that decodes the request as a collector would,
-// and fileexport's (OTLP/JSON lines). The three must agree span for span.
+// a real encoding by each of the worker's exporters: otlptracehttp's over
+// consumer.HTTPClient, sending to an otlptest receiver that decodes the
+// request as a collector would, and fileexport's (OTLP/JSON lines). The two
+// must agree span for span.
 // Any failure of a message the mapping accepted would, in the worker, be
 // retried forever or dead-letter a good message, so it is a bug.
 type pathHarness struct {
 	m         *mapping.Mapper
 	limit     int // the attribute value length limit; <= 0: none
 	recv      *otlptest.Receiver
-	sdk, own  sdktrace.SpanExporter
+	sdk       sdktrace.SpanExporter
 	file      sdktrace.SpanExporter
 	mu        sync.Mutex
 	fileLines bytes.Buffer
@@ -54,20 +54,16 @@ func newPathHarness(tb testing.TB, limits mapping.Limits) *pathHarness {
 	ctx := context.Background()
 	h := &pathHarness{m: m, limit: limits.MaxAttrValueLen, recv: otlptest.StartT(tb)}
 	h.sdk, err = otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(h.recv.TracesURL()),
+		otlptracehttp.WithHTTPClient(consumer.HTTPClient(10*time.Second)),
 		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
 	if err != nil {
-		tb.Fatal(err)
-	}
-	// consumer.NewExporter reads its endpoint from the environment only.
-	tb.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", h.recv.TracesURL())
-	if h.own, err = consumer.NewExporter(ctx, consumer.HTTPClient(10*time.Second)); err != nil {
 		tb.Fatal(err)
 	}
 	if h.file, err = fileexport.New(ctx, &h.fileLines); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
-		for _, exp := range []sdktrace.SpanExporter{h.sdk, h.own, h.file} {
+		for _, exp := range []sdktrace.SpanExporter{h.sdk, h.file} {
 			_ = exp.Shutdown(context.Background())
 		}
 	})
@@ -104,7 +100,6 @@ func (h *pathHarness) run(t *testing.T, data []byte, traceparent string) (refusa
 	taken := c.Take()
 
 	sdkReq := h.send(t, "otlptracehttp", h.sdk, taken)
-	ownReq := h.send(t, "consumer.NewExporter", h.own, taken)
 	h.fileLines.Reset()
 	if err := h.file.ExportSpans(context.Background(), taken); err != nil {
 		t.Fatalf("fileexport of a valid message failed: %v", err)
@@ -114,10 +109,8 @@ func (h *pathHarness) run(t *testing.T, data []byte, traceparent string) (refusa
 		t.Fatalf("fileexport's line is not OTLP/JSON: %v", err)
 	}
 	want := canonical(sdkReq)
-	for name, req := range map[string]*coltracepb.ExportTraceServiceRequest{"consumer.NewExporter": ownReq, "fileexport": &fileReq} {
-		if got := canonical(req); !maps.Equal(got, want) {
-			t.Fatalf("%s's request differs from otlptracehttp's:\n%s", name, diffSpans(got, want))
-		}
+	if got := canonical(&fileReq); !maps.Equal(got, want) {
+		t.Fatalf("fileexport's request differs from otlptracehttp's:\n%s", diffSpans(got, want))
 	}
 
 	spans = otlptest.Spans(sdkReq)
