@@ -77,8 +77,7 @@ of -steps steps (about 1.5 KB for 8) prefilled into a stream. Sections:
            it, and mapping plus encoding it into a 200-result request
   main     raw JetStream (a pull consumer that only acks, two ways) against
            the worker with default settings and with batch size 1,
-           -repeat times each, interleaved; the
-           median run is reported
+           -repeat times each, interleaved; the median run is reported
   batches  the worker at each of -batch-sizes (size 1 with -ref-n results)
   sizes    raw JetStream and the worker at each of -sizes results
   paced    -rate results/s for -duration: publish→ack and publish→export
