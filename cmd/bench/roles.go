@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"runtime/metrics"
@@ -17,14 +18,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	"go.opentelemetry.io/otel/sdk/resource"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
 	"github.com/spanferry/spanferry/consumer"
 	"github.com/spanferry/spanferry/internal/config"
 	"github.com/spanferry/spanferry/internal/otlptest"
-	"github.com/spanferry/spanferry/mapping"
+	"github.com/spanferry/spanferry/internal/wiring"
 )
 
 // runRole runs a child process's role and returns its exit code.
@@ -157,36 +156,16 @@ func consumeRole(role string, args []string) error {
 	return nil
 }
 
-// startWorker wires the consumer as cmd/worker's newConsumer, newMapper
-// and newExporter do (OTLP exporter over consumer.HTTPClient, retries
-// off, the mapping's limits and resource from the environment) and runs
-// it. stop waits for Run to return.
+// startWorker builds the consumer as cmd/worker does (internal/wiring: the
+// mapping's limits and resource from the environment, the OTLP exporter
+// over consumer.HTTPClient with retries off) on js, and runs it. stop waits
+// for Run to return.
 func startWorker(ctx context.Context, cfg config.Config, nc *nats.Conn, js jetstream.JetStream, log *slog.Logger) (stop func() error, err error) {
-	if cfg.MaxMessageBytes == 0 {
-		cfg.MaxMessageBytes = int(nc.MaxPayload())
-	}
-	res, err := resource.New(ctx, resource.WithFromEnv(), resource.WithTelemetrySDK())
+	exp, err := wiring.Exporter(ctx, cfg, io.Discard)
 	if err != nil {
 		return nil, err
 	}
-	mapper, err := mapping.New(mapping.WithResource(res), mapping.WithLimits(mapping.Limits{
-		MaxBytes: cfg.MaxMessageBytes, MaxSteps: cfg.MaxSteps, MaxDepth: cfg.MaxDepth, MaxAttrValueLen: cfg.AttrValueLimit,
-	}))
-	if err != nil {
-		return nil, err
-	}
-	exp, err := otlptracehttp.New(ctx,
-		otlptracehttp.WithHTTPClient(consumer.HTTPClient(10*time.Second)),
-		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
-	if err != nil {
-		return nil, err
-	}
-	cons, err := consumer.New(js, mapper, exp, consumer.Config{
-		Stream: cfg.Stream, Subjects: cfg.Subjects, Durable: cfg.Durable, CreateStream: cfg.CreateStream,
-		DLQSubject: cfg.DLQSubject, DLQStream: cfg.DLQStream,
-		BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, AckWait: cfg.AckWait,
-		Concurrency: cfg.ExportConcurrency, MaxAckPending: cfg.MaxAckPending,
-	}, consumer.WithLogger(log), consumer.WithMetrics(consumer.NewMetrics(nil)))
+	cons, err := wiring.Consumer(cfg, js, nc.MaxPayload(), exp, log, consumer.NewMetrics(nil))
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/spanferry/spanferry/internal/config"
+	"github.com/spanferry/spanferry/internal/wiring"
 	"github.com/spanferry/spanferry/mapping"
 )
 
@@ -36,7 +37,7 @@ func checkCmd(cfg config.Config, args []string, stdin io.Reader, stdout, stderr 
 		fs.Usage()
 		return errors.New("check: no input")
 	}
-	m, err := newMapper(cfg)
+	m, err := wiring.Mapper(cfg)
 	if err != nil {
 		return err
 	}

@@ -24,10 +24,7 @@ import (
 	"syscall"
 	"time"
 
-	"go.opentelemetry.io/otel/sdk/resource"
-
 	"github.com/spanferry/spanferry/internal/config"
-	"github.com/spanferry/spanferry/mapping"
 )
 
 func main() {
@@ -107,22 +104,6 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-// newMapper builds the mapping from the configuration: the limits, the
-// resource of OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME.
-func newMapper(cfg config.Config, opts ...mapping.Option) (*mapping.Mapper, error) {
-	res, err := resource.New(context.Background(), resource.WithFromEnv(), resource.WithTelemetrySDK())
-	if err != nil {
-		return nil, fmt.Errorf("resource from OTEL_RESOURCE_ATTRIBUTES: %w", err)
-	}
-	limits := mapping.Limits{
-		MaxBytes:        cfg.MaxMessageBytes,
-		MaxSteps:        cfg.MaxSteps,
-		MaxDepth:        cfg.MaxDepth,
-		MaxAttrValueLen: cfg.AttrValueLimit,
-	}
-	return mapping.New(append([]mapping.Option{mapping.WithResource(res), mapping.WithLimits(limits)}, opts...)...)
 }
 
 // healthcheckCmd probes a running worker: distroless images have no shell

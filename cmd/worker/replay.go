@@ -11,8 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/spanferry/spanferry/consumer"
 	"github.com/spanferry/spanferry/internal/config"
+	"github.com/spanferry/spanferry/internal/wiring"
 )
 
 // Progress pacing: a terminal bar is redrawn often; plain lines (a log
@@ -74,7 +77,7 @@ NATS_URL unset means the embedded server of a local worker.
 		return fmt.Errorf("replay: %w", err)
 	}
 	defer nc.Close()
-	exp, err := newExporter(ctx, cfg, stdout)
+	exp, err := wiring.Exporter(ctx, cfg, stdout)
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
@@ -85,7 +88,11 @@ NATS_URL unset means the embedded server of a local worker.
 	}()
 	// A replay only reads: it never creates the stream or the durable.
 	cfg.CreateStream = false
-	cons, err := newConsumer(cfg, nc, exp, log, consumer.NewMetrics(nil))
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("replay: jetstream: %w", err)
+	}
+	cons, err := wiring.Consumer(cfg, js, nc.MaxPayload(), exp, log, consumer.NewMetrics(nil))
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}

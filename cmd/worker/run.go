@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -20,17 +19,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/spanferry/spanferry/consumer"
 	"github.com/spanferry/spanferry/internal/config"
-	"github.com/spanferry/spanferry/internal/fileexport"
 	"github.com/spanferry/spanferry/internal/natsconn"
+	"github.com/spanferry/spanferry/internal/wiring"
 )
-
-// tracesFile is the file exporter's output under WORKER_DATA_DIR.
-const tracesFile = "traces.jsonl"
 
 // runCmd is `worker run`: consume until ctx is cancelled (SIGTERM or
 // SIGINT), then finish what is held within WORKER_SHUTDOWN_TIMEOUT.
@@ -92,13 +87,17 @@ func startWorker(ctx context.Context, cfg config.Config, log *slog.Logger, stdou
 	if w.nc, err = natsconn.Connect(ctx, cfg, log, nats.Name("spanferry-worker")); err != nil {
 		return nil, err
 	}
-	if w.exp, err = newExporter(ctx, cfg, stdout); err != nil {
+	if w.exp, err = wiring.Exporter(ctx, cfg, stdout); err != nil {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	w.metrics = consumer.NewMetrics(reg)
-	if w.cons, err = newConsumer(cfg, w.nc, w.exp, log, w.metrics); err != nil {
+	js, err := jetstream.New(w.nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if w.cons, err = wiring.Consumer(cfg, js, w.nc.MaxPayload(), w.exp, log, w.metrics); err != nil {
 		return nil, err
 	}
 
@@ -213,77 +212,6 @@ func (w *worker) handler(reg *prometheus.Registry) http.Handler {
 		fmt.Fprintln(rw, "ready")
 	})
 	return mux
-}
-
-// newConsumer builds the consumer of run and replay: the mapping with its
-// limits, the stream settings and the batching of cfg.
-func newConsumer(cfg config.Config, nc *nats.Conn, exp sdktrace.SpanExporter, log *slog.Logger, metrics *consumer.Metrics) (*consumer.Consumer, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	if cfg.MaxMessageBytes == 0 {
-		// CONTRACT §2: the server's max payload is the default size limit.
-		cfg.MaxMessageBytes = int(nc.MaxPayload())
-	}
-	mapper, err := newMapper(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return consumer.New(js, mapper, exp, consumer.Config{
-		Stream:        cfg.Stream,
-		Subjects:      cfg.Subjects,
-		Durable:       cfg.Durable,
-		CreateStream:  cfg.CreateStream,
-		DLQSubject:    cfg.DLQSubject,
-		DLQStream:     cfg.DLQStream,
-		BatchSize:     cfg.BatchSize,
-		BatchWait:     cfg.BatchWait,
-		AckWait:       cfg.AckWait,
-		Concurrency:   cfg.ExportConcurrency,
-		MaxAckPending: cfg.MaxAckPending,
-	}, consumer.WithLogger(log), consumer.WithMetrics(metrics))
-}
-
-// newExporter builds the exporter WORKER_EXPORTER names.
-//
-// The OTLP exporter keeps otlptracehttp's handling of the OTEL_EXPORTER_OTLP_*
-// variables but uses consumer.HTTPClient, so that the consumer sees status
-// codes and partial successes, with the exporter's own retries off: the
-// consumer retries by nak, which holds no batch in memory during an outage.
-func newExporter(ctx context.Context, cfg config.Config, stdout io.Writer) (sdktrace.SpanExporter, error) {
-	switch cfg.Exporter {
-	case config.ExporterOTLP:
-		timeout, err := otlpTimeout(cfg.OTLPTimeout)
-		if err != nil {
-			return nil, err
-		}
-		exp, err := otlptracehttp.New(ctx,
-			otlptracehttp.WithHTTPClient(consumer.HTTPClient(timeout)),
-			otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
-		if err != nil {
-			return nil, fmt.Errorf("otlp exporter: %w", err)
-		}
-		return exp, nil
-	case config.ExporterStdout:
-		return fileexport.New(ctx, stdout)
-	default:
-		return fileexport.Open(ctx, filepath.Join(cfg.DataDir, tracesFile))
-	}
-}
-
-// otlpTimeout reads OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds, default 10s
-// as the specification says): a custom HTTP client is outside
-// otlptracehttp's own handling of it.
-func otlpTimeout(v string) (time.Duration, error) {
-	if v == "" {
-		return 10 * time.Second, nil
-	}
-	ms, err := strconv.Atoi(v)
-	if err != nil || ms <= 0 {
-		return 0, fmt.Errorf("OTEL_EXPORTER_OTLP_TIMEOUT: %q is not a positive number of milliseconds", v)
-	}
-	return time.Duration(ms) * time.Millisecond, nil
 }
 
 func splitAddr(addr string) (string, int, error) {
