@@ -38,40 +38,38 @@ func BenchmarkMapAndEncode(b *testing.B) {
 	}
 	b.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:4318/v1/traces")
 	client := &http.Client{Transport: okTransport{}}
-	for _, name := range []string{"sdk"} {
-		b.Run(name, func(b *testing.B) {
-			exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithHTTPClient(client),
-				otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer exp.Shutdown(context.Background())
-			spans := make([]sdktrace.ReadOnlySpan, 0, batch*(d.Steps()+1))
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			for b.Loop() {
-				spans = spans[:0]
-				for range batch {
-					c, err := m.NewCollector(d, nil)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if _, err := m.Map(c, d); err != nil {
-						b.Fatal(err)
-					}
-					spans = append(spans, c.Take()...)
-				}
-				if err := exp.ExportSpans(context.Background(), spans); err != nil {
+	b.Run("sdk", func(b *testing.B) {
+		exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithHTTPClient(client),
+			otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer exp.Shutdown(context.Background())
+		spans := make([]sdktrace.ReadOnlySpan, 0, batch*(d.Steps()+1))
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for b.Loop() {
+			spans = spans[:0]
+			for range batch {
+				c, err := m.NewCollector(d, nil)
+				if err != nil {
 					b.Fatal(err)
 				}
+				if _, err := m.Map(c, d); err != nil {
+					b.Fatal(err)
+				}
+				spans = append(spans, c.Take()...)
 			}
-			runtime.ReadMemStats(&after)
-			results := float64(b.N * batch)
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/results, "ns/result")
-			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/results, "allocs/result")
-			b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/results, "B/result")
-		})
-	}
+			if err := exp.ExportSpans(context.Background(), spans); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.ReadMemStats(&after)
+		results := float64(b.N * batch)
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/results, "ns/result")
+		b.ReportMetric(float64(after.Mallocs-before.Mallocs)/results, "allocs/result")
+		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/results, "B/result")
+	})
 }
 
 // okTransport answers every request 200 with an empty body, after reading

@@ -17,18 +17,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	n := size(3000, 20000)
 	const shutdownTimeout = 10 * time.Second
 	answerAfter := 2 * time.Second // the held batches' answer comes this long after SIGTERM
-	s := startNATS(t)
-	k := newSink(t)
-	h := newHolder(t, "w1")
-	k.setAnswer(h.answer)
-	s.createStream()
-	msgs, want := goodResults("sigterm", n)
-	s.publish(msgs)
-
-	w1 := startWorker(t, s, k, "w1", map[string]string{"WORKER_SHUTDOWN_TIMEOUT": shutdownTimeout.String()})
-	await(t, 2*time.Minute, "a quarter of the results exported", func() bool { return k.distinct() >= n/4 })
-	h.start()
-	await(t, time.Minute, "both export slots of w1 held by the receiver", func() bool { reqs, _ := h.held(); return reqs >= 2 })
+	s, k, h, w1, want := holdMidRun(t, "sigterm", n, n/4, shutdownTimeout)
 	inflight := w1.metrics(t)[mInflight]
 	exportedBefore := k.distinct()
 
@@ -88,18 +77,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 func TestSIGTERMPastTheShutdownTimeout(t *testing.T) {
 	n := size(1000, 5000)
 	const shutdownTimeout = 3 * time.Second
-	s := startNATS(t)
-	k := newSink(t)
-	h := newHolder(t, "w1")
-	k.setAnswer(h.answer)
-	s.createStream()
-	msgs, want := goodResults("sigterm-timeout", n)
-	s.publish(msgs)
-
-	w1 := startWorker(t, s, k, "w1", map[string]string{"WORKER_SHUTDOWN_TIMEOUT": shutdownTimeout.String()})
-	await(t, 2*time.Minute, "some results exported", func() bool { return k.distinct() >= n/10 })
-	h.start()
-	await(t, time.Minute, "both export slots of w1 held by the receiver", func() bool { reqs, _ := h.held(); return reqs >= 2 })
+	s, k, h, w1, want := holdMidRun(t, "sigterm-timeout", n, n/10, shutdownTimeout)
 	w1.signal(t, syscall.SIGTERM)
 	sent := time.Now()
 	code := w1.wait(t, shutdownTimeout+15*time.Second)
@@ -132,4 +110,25 @@ func TestSIGTERMPastTheShutdownTimeout(t *testing.T) {
 	}
 	report(t, "n=%d; SIGTERM with %d results held unanswered; exit code %d after %s (WORKER_SHUTDOWN_TIMEOUT %s); w2 delivered them and the rest; %s",
 		n, len(heldIDs), code, took.Round(time.Millisecond), shutdownTimeout, c)
+}
+
+// holdMidRun publishes n results, starts worker w1 with the given shutdown
+// timeout and, once exported results reach exportedFirst, holds both of its
+// export requests unanswered at the receiver: the state the SIGTERM tests
+// signal in.
+func holdMidRun(t *testing.T, prefix string, n, exportedFirst int, shutdownTimeout time.Duration) (*natsServer, *sink, *holder, *worker, map[string]expect) {
+	t.Helper()
+	s := startNATS(t)
+	k := newSink(t)
+	h := newHolder(t, "w1")
+	k.setAnswer(h.answer)
+	s.createStream()
+	msgs, want := goodResults(prefix, n)
+	s.publish(msgs)
+
+	w1 := startWorker(t, s, k, "w1", map[string]string{"WORKER_SHUTDOWN_TIMEOUT": shutdownTimeout.String()})
+	await(t, 2*time.Minute, "results exported before the hold", func() bool { return k.distinct() >= exportedFirst })
+	h.start()
+	await(t, time.Minute, "both export slots of w1 held by the receiver", func() bool { reqs, _ := h.held(); return reqs >= 2 })
+	return s, k, h, w1, want
 }
