@@ -161,6 +161,7 @@ func consumeRole(role string, args []string) error {
 // over consumer.HTTPClient with retries off) on js, and runs it. stop waits
 // for Run to return.
 func startWorker(ctx context.Context, cfg config.Config, nc *nats.Conn, js jetstream.JetStream, log *slog.Logger) (stop func() error, err error) {
+	wiring.SetGC()
 	exp, err := wiring.Exporter(ctx, cfg, io.Discard)
 	if err != nil {
 		return nil, err

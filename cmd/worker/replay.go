@@ -97,6 +97,7 @@ NATS_URL unset means the embedded server of a local worker.
 		return fmt.Errorf("replay: %w", err)
 	}
 
+	wiring.SetGC()
 	opts := []consumer.ReplayOption{}
 	if render != nil {
 		opts = append(opts, consumer.WithProgress(render.interval, render.draw))

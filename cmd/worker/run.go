@@ -72,7 +72,7 @@ func startWorker(ctx context.Context, cfg config.Config, log *slog.Logger, stdou
 			w.close(context.Background())
 		}
 	}()
-	log.Info("starting worker", "config", cfg)
+	log.Info("starting worker", "config", cfg, "gogc", wiring.SetGC())
 
 	if cfg.NATSURL == "" {
 		host, port, err := splitAddr(cfg.EmbeddedAddr)

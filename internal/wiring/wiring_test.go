@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -35,5 +36,26 @@ func TestFileExporterWritesUnderTheDataDir(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, TracesFile)); err != nil {
 		t.Errorf("the file exporter did not create %s: %v", TracesFile, err)
+	}
+}
+
+func TestSetGCKeepsAGOGCTheEnvironmentSets(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	if got := SetGC(); got != "200" {
+		t.Errorf("SetGC() without GOGC = %q, want 200", got)
+	}
+	if got := debug.SetGCPercent(100); got != DefaultGCPercent {
+		t.Errorf("GC percent without GOGC = %d, want %d", got, DefaultGCPercent)
+	}
+
+	t.Setenv("GOGC", "off")
+	if got := SetGC(); got != "off" {
+		t.Errorf("SetGC() with GOGC=off = %q, want off", got)
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GC percent with GOGC set = %d, want it left at 100", got)
 	}
 }
