@@ -153,7 +153,7 @@ func (r *report) markdown() string {
 	if len(r.Env) > 0 {
 		p(" Environment: `%s`.", strings.Join(r.Env, "`, `"))
 	} else {
-		p(" No WORKER_* or OTEL_* variable set: the worker's defaults (batch 200, wait 50ms, concurrency 2, AckWait 30s, no compression).")
+		p(" No WORKER_*, OTEL_* or GOGC variable set: the worker's defaults (batch 200, wait 50ms, concurrency 2, AckWait 30s, no compression, GOGC 200).")
 	}
 	p("\n\n")
 
