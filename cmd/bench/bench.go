@@ -184,12 +184,12 @@ func median(runs []result) result {
 // hotpathSection measures the worker's work per result in this process.
 func (b *bench) hotpathSection(context.Context) error {
 	fmt.Fprintln(b.out, "hotpath: decoding, mapping and encoding one result, in process")
-	figs, err := hotpath(b.body.render(nil, "run-hotpath", time.Now()))
+	figs, err := hotpath(b.body.render(nil, "run-hotpath", time.Now()), b.opts.repeat)
 	if err != nil {
 		return err
 	}
 	for _, f := range figs {
-		fmt.Fprintf(b.out, "  %-32s %8.2f µs/result  %6.1f allocs/result  %8.0f B/result\n", f.Name, f.NsPer/1e3, f.AllocsPer, f.BytesPer)
+		fmt.Fprintf(b.out, "  %-32s %8.2f µs/result (min %.2f of %d)  %6.1f allocs/result  %8.0f B/result\n", f.Name, f.NsPer/1e3, f.MinNsPer/1e3, f.Runs, f.AllocsPer, f.BytesPer)
 	}
 	b.report.Hotpath = figs
 	return nil

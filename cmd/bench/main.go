@@ -74,7 +74,8 @@ Measures the worker end to end on this machine: an embedded JetStream server
 of -steps steps (about 1.5 KB for 8) prefilled into a stream. Sections:
 
   hotpath  in process, as the Go benchmarks do: decoding a result, mapping
-           it, and mapping plus encoding it into a 200-result request
+           it, and mapping plus encoding it into a 200-result request,
+           -repeat times each in rounds; the median and fastest are reported
   main     raw JetStream (a pull consumer that only acks, two ways) against
            the worker with default settings and with batch size 1,
            -repeat times each, interleaved; the median run is reported
@@ -99,7 +100,7 @@ Flags:
 	var batchSizes, sizes, sections string
 	fs.IntVar(&o.n, "n", 50_000, "results prefilled for the main and batches sections")
 	fs.IntVar(&o.steps, "steps", 8, "steps per result (8: mapping/testdata/bench-8-steps.json; otherwise its steps repeated)")
-	fs.IntVar(&o.repeat, "repeat", 3, "runs of each pipeline in the main section; the median is reported")
+	fs.IntVar(&o.repeat, "repeat", 3, "runs of each pipeline in the main section and of each hotpath figure; the median is reported")
 	fs.IntVar(&o.refN, "ref-n", 10_000, "results for the batch-size-1 runs (they are slow)")
 	fs.StringVar(&batchSizes, "batch-sizes", "1,50,200,500", "batch sizes of the batches section")
 	fs.StringVar(&sizes, "sizes", "10000,50000,200000", "backlog sizes of the sizes section")

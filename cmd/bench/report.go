@@ -158,9 +158,9 @@ func (r *report) markdown() string {
 	p("\n\n")
 
 	if len(r.Hotpath) > 0 {
-		p("### Hot path, in process (testing.Benchmark)\n\n| work per %d-step result | µs | allocs | bytes |\n|---|--:|--:|--:|\n", r.opts.steps)
+		p("### Hot path, in process (testing.Benchmark; median of %d runs)\n\n| work per %d-step result | µs | fastest run µs | allocs | bytes |\n|---|--:|--:|--:|--:|\n", r.Hotpath[0].Runs, r.opts.steps)
 		for _, f := range r.Hotpath {
-			p("| %s | %.2f | %.1f | %s |\n", f.Name, f.NsPer/1e3, f.AllocsPer, thousands(f.BytesPer))
+			p("| %s | %.2f | %.2f | %.1f | %s |\n", f.Name, f.NsPer/1e3, f.MinNsPer/1e3, f.AllocsPer, thousands(f.BytesPer))
 		}
 		p("\n")
 	}
