@@ -72,7 +72,8 @@ func startWorker(ctx context.Context, cfg config.Config, log *slog.Logger, stdou
 			w.close(context.Background())
 		}
 	}()
-	log.Info("starting worker", "config", cfg, "gogc", wiring.SetGC())
+	gogc := wiring.SetGC()
+	log.Info("starting worker", "config", cfg, "gogc", gogc)
 
 	if cfg.NATSURL == "" {
 		host, port, err := splitAddr(cfg.EmbeddedAddr)
