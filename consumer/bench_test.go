@@ -2,17 +2,16 @@ package consumer_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"os"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/spanferry/spanferry/internal/otlptest"
 	"github.com/spanferry/spanferry/mapping"
 )
 
@@ -37,7 +36,7 @@ func BenchmarkMapAndEncode(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:4318/v1/traces")
-	client := &http.Client{Transport: okTransport{}}
+	client := &http.Client{Transport: otlptest.DiscardTransport{}}
 	b.Run("sdk", func(b *testing.B) {
 		exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithHTTPClient(client),
 			otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
@@ -70,16 +69,4 @@ func BenchmarkMapAndEncode(b *testing.B) {
 		b.ReportMetric(float64(after.Mallocs-before.Mallocs)/results, "allocs/result")
 		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/results, "B/result")
 	})
-}
-
-// okTransport answers every request 200 with an empty body, after reading
-// the request's.
-type okTransport struct{}
-
-func (okTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil {
-		_, _ = io.Copy(io.Discard, req.Body)
-		req.Body.Close()
-	}
-	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("")), Request: req}, nil
 }

@@ -2,16 +2,15 @@ package main
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/spanferry/spanferry/internal/otlptest"
 	"github.com/spanferry/spanferry/mapping"
 )
 
@@ -48,7 +47,7 @@ func hotpath(data []byte, repeat int) ([]hotpathFigure, error) {
 	}
 	exp, err := otlptracehttp.New(context.Background(),
 		otlptracehttp.WithEndpointURL("http://127.0.0.1:4318/v1/traces"),
-		otlptracehttp.WithHTTPClient(&http.Client{Transport: okTransport{}}),
+		otlptracehttp.WithHTTPClient(&http.Client{Transport: otlptest.DiscardTransport{}}),
 		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
 	if err != nil {
 		return nil, err
@@ -115,15 +114,4 @@ func hotpath(data []byte, repeat int) ([]hotpathFigure, error) {
 		out[i].NsPer, out[i].MinNsPer, out[i].Runs = ns[i][(len(ns[i])-1)/2], ns[i][0], len(ns[i])
 	}
 	return out, failed
-}
-
-// okTransport answers every request 200 with an empty body.
-type okTransport struct{}
-
-func (okTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil {
-		_, _ = io.Copy(io.Discard, req.Body)
-		req.Body.Close()
-	}
-	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("")), Request: req}, nil
 }
