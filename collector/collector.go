@@ -71,6 +71,10 @@ type Collector struct {
 	spans  []sdktrace.ReadOnlySpan
 	gen    uint64 // incremented by Clear, so an Export that ran meanwhile clears nothing it did not send
 	closed bool
+	// unended counts the spans routed here (see NewRoutingProcessor) that
+	// started while the collector was open and have not ended, so that
+	// Close can count them as discarded.
+	unended int
 }
 
 // New returns a collector for the trace traceID that exports to exporter.
@@ -165,6 +169,31 @@ func (c *Collector) add(s sdktrace.ReadOnlySpan) error {
 	return nil
 }
 
+// started records the start of a span routed into the collector. One that
+// starts after Close can never be collected: it is counted as discarded now.
+func (c *Collector) started() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		c.reportDiscarded(1)
+		return
+	}
+	c.unended++
+	c.mu.Unlock()
+}
+
+// ended queues a routed span that has ended. A closed collector has
+// counted the span already, at Close or at its start.
+func (c *Collector) ended(s sdktrace.ReadOnlySpan) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.unended--
+	c.spans = append(c.spans, s)
+}
+
 // Spans returns the collected spans in the order they were added (for
 // routed spans, the order they ended). The slice is a copy; the spans are
 // shared and must not be modified.
@@ -235,12 +264,15 @@ func (c *Collector) Export(ctx context.Context) error {
 	return nil
 }
 
-// Close ends the collector's scope. Spans still queued are discarded and
-// their number returned; a non-zero number is also reported to the discard
-// handler (WithDiscardHandler), by default the OTel error handler, so that a
-// deferred Close never loses spans silently. Spans that end in the
-// collector's context afterwards are discarded and reported the same way.
-// Close is idempotent; later calls return 0.
+// Close ends the collector's scope. Spans still queued, and spans started
+// in its context (see NewRoutingProcessor) that have not ended, are
+// discarded and their number returned; a non-zero number is also reported
+// to the discard handler (WithDiscardHandler), by default the OTel error
+// handler, so that a deferred Close never loses spans silently, not even
+// those of a forgotten End. Such a span that ends later is dropped, having
+// been counted; spans created or started in the collector's context after
+// Close are discarded and reported the same way. Close is idempotent; later
+// calls return 0.
 func (c *Collector) Close() int {
 	c.mu.Lock()
 	if c.closed {
@@ -248,8 +280,9 @@ func (c *Collector) Close() int {
 		return 0
 	}
 	c.closed = true
-	n := len(c.spans)
+	n := len(c.spans) + c.unended
 	c.spans = nil
+	c.unended = 0
 	c.mu.Unlock()
 	c.reportDiscarded(n)
 	return n

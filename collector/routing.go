@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"math/rand/v2"
+	"reflect"
+	"runtime"
 	"sync"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -50,13 +52,24 @@ type spanKey struct {
 	span  trace.SpanID
 }
 
+// owner is what the routing processor remembers of a routed span.
+type owner struct {
+	c *Collector
+	// cleanup forgets the span if it becomes unreachable before End;
+	// End stops it.
+	cleanup runtime.Cleanup
+}
+
 // routingProcessor sends spans started in a collector's context to that
 // collector and every other span to next.
 type routingProcessor struct {
 	next sdktrace.SpanProcessor
 	// owners remembers which collector a started span belongs to: OnEnd
 	// gets no context, and the decision must follow the start context.
-	owners sync.Map // spanKey -> *Collector
+	// An entry lives as long as its span can still end: End removes it,
+	// and so does the cleanup of a span dropped without End (see
+	// NewRoutingProcessor for why the span, not Close, bounds it).
+	owners sync.Map // spanKey -> *owner
 }
 
 var _ sdktrace.SpanProcessor = (*routingProcessor)(nil)
@@ -67,6 +80,25 @@ var _ sdktrace.SpanProcessor = (*routingProcessor)(nil)
 // to the collector when it ends, and next never sees it. Every other span
 // goes to next unchanged. next may be nil.
 //
+// A routed span that has not ended when its collector closes is counted as
+// discarded by Close, and one started in a closed collector's context as it
+// starts; either is dropped when it ends. So each routed span is collected
+// or counted exactly once, and never reaches next.
+//
+// The processor remembers a routed span only while the span can still end:
+// until End or, for a span dropped without End, until the garbage collector
+// finds the span unreachable and a cleanup attached to it
+// (runtime.AddCleanup) forgets it. A forgotten End thus costs nothing that
+// outlives the span. Close cannot forget its collector's unended spans
+// instead: one may still end after Close, and must then be recognised as
+// the collector's rather than passed to next, which only its entry can
+// tell; the span's own reachability is the one bound that keeps this exact.
+//
+// One window remains: the SDK lets go of a span before it calls the
+// processors' OnEnd, so a garbage collection that completes in between
+// could run the cleanup first, and that span would reach next. Registering
+// no slow processor before this one keeps the window to a few instructions.
+//
 // Root spans get the collector's trace id only with the id generator of
 // NewIDGenerator; TracerProviderOptions sets up both.
 func NewRoutingProcessor(next sdktrace.SpanProcessor) sdktrace.SpanProcessor {
@@ -75,24 +107,55 @@ func NewRoutingProcessor(next sdktrace.SpanProcessor) sdktrace.SpanProcessor {
 
 func (p *routingProcessor) OnStart(ctx context.Context, s sdktrace.ReadWriteSpan) {
 	sc := s.SpanContext()
-	if c := FromContext(ctx); c != nil && sc.TraceID() == c.traceID {
-		p.owners.Store(spanKey{sc.TraceID(), sc.SpanID()}, c)
+	c := FromContext(ctx)
+	if c == nil || sc.TraceID() != c.traceID {
+		if p.next != nil {
+			p.next.OnStart(ctx, s)
+		}
 		return
 	}
-	if p.next != nil {
-		p.next.OnStart(ctx, s)
+	key := spanKey{sc.TraceID(), sc.SpanID()}
+	c.started()
+	o := &owner{c: c}
+	if obj := spanObject(s); obj != nil {
+		o.cleanup = runtime.AddCleanup(obj, forgetOwner, ownerEntry{p, key, o})
 	}
+	p.owners.Store(key, o)
 }
 
 func (p *routingProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
 	sc := s.SpanContext()
-	if c, ok := p.owners.LoadAndDelete(spanKey{sc.TraceID(), sc.SpanID()}); ok {
-		_ = c.(*Collector).add(s) // a closed collector reports the discard itself
+	if v, ok := p.owners.LoadAndDelete(spanKey{sc.TraceID(), sc.SpanID()}); ok {
+		o := v.(*owner)
+		o.cleanup.Stop()
+		o.c.ended(s)
 		return
 	}
 	if p.next != nil {
 		p.next.OnEnd(s)
 	}
+}
+
+// ownerEntry is what the cleanup of a routed span needs to forget it. It
+// must not reach the span, or the span would never be collected.
+type ownerEntry struct {
+	p   *routingProcessor
+	key spanKey
+	o   *owner
+}
+
+func forgetOwner(e ownerEntry) { e.p.owners.CompareAndDelete(e.key, e.o) }
+
+// spanObject returns the object behind s for a cleanup to watch, or nil if
+// s is not a pointer. The SDK's spans are pointers to an unexported type;
+// runtime.AddCleanup needs a typed pointer but only uses its address, so a
+// *byte to the same address serves.
+func spanObject(s sdktrace.ReadWriteSpan) *byte {
+	v := reflect.ValueOf(s)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		return nil
+	}
+	return (*byte)(v.UnsafePointer())
 }
 
 func (p *routingProcessor) Shutdown(ctx context.Context) error {
