@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -148,6 +149,7 @@ func TestSchemaAgreesWithDecode(t *testing.T) {
 		{root(`"version":0`), invalid},
 		{root(`"version":"one"`), invalid},
 		{root(`"version":"1"`), schemaOnly},
+		{root(`"version":1e0`), decodeOnly}, // a schema sees numbers, not how they are written
 
 		{root(`"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"`), valid},
 		{root(`"trace_id":"4BF92F3577B34DA6A3CE929D0E0E4736"`), invalid},
@@ -205,6 +207,7 @@ func TestSchemaAgreesWithDecode(t *testing.T) {
 		{step(`"span_id":"0000000000000000"`), invalid},
 		{step(`"usage":{"input_tokens":812,"output_tokens":0}`), valid},
 		{step(`"usage":{"input_tokens":1.5}`), invalid},
+		{step(`"usage":{"input_tokens":812.0}`), decodeOnly}, // likewise
 		{step(`"usage":{"output_tokens":-3}`), invalid},
 		{step(`"usage":{"input_tokens":"812"}`), invalid},
 		{step(`"cost":0.00231`), valid},
@@ -298,4 +301,132 @@ func jsonFields(typ reflect.Type) []string {
 		}
 	}
 	return names
+}
+
+// FuzzSchemaImpliesDecode looks for messages the schema accepts and Decode
+// refuses, other than for the rules the schema's description says it cannot
+// express: go test -run '^$' -fuzz FuzzSchemaImpliesDecode ./mapping/
+func FuzzSchemaImpliesDecode(f *testing.F) {
+	files, _ := filepath.Glob("../examples/*.json*")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for line := range bytes.SplitSeq(data, []byte("\n")) {
+			f.Add(line)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(`{"id":"r","name":"n","started_at":"2026-11-24T10:00:00.5+01:00","latency_ms":1,"steps":[{"name":"s","usage":{"input_tokens":1}}]}`))
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	sch, err := c.Compile(schemaPath)
+	if err != nil {
+		f.Fatal(err)
+	}
+	m, err := mapping.New()
+	if err != nil {
+		f.Fatal(err)
+	}
+	inexpressible := []string{"duplicates steps[", "is before started_at", "got number"}
+	known := map[string]bool{}
+	for _, typ := range []reflect.Type{reflect.TypeFor[mapping.Result](), reflect.TypeFor[mapping.Step](), reflect.TypeFor[mapping.ErrorInfo](), reflect.TypeFor[mapping.Usage]()} {
+		for _, name := range jsonFields(typ) {
+			known[name] = true
+		}
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		v, err := jsonschema.UnmarshalJSON(bytes.NewReader(msg))
+		if err != nil || sch.Validate(v) != nil || otherCase(v, known) || duplicateKeys(msg) {
+			return
+		}
+		_, err = m.Decode(msg, mapping.Source{Stored: stored})
+		if err == nil || errors.Is(err, mapping.ErrTooLarge) {
+			return
+		}
+		for _, s := range inexpressible {
+			if strings.Contains(err.Error(), s) {
+				return
+			}
+		}
+		if strings.HasPrefix(err.Error(), "version: unsupported version ") && strings.ContainsAny(err.Error(), "eE") {
+			return // 1e0: a whole number not written as one
+		}
+		t.Fatalf("the schema accepts what Decode refuses: %v\n%s", err, msg)
+	})
+}
+
+// otherCase reports whether v has a key that is a field's name in another
+// case ("Latency_MS"): the schema knows field names exactly, and an unknown
+// key is allowed; encoding/json, which Decode uses, also matches the field
+// in any case.
+func otherCase(v any, known map[string]bool) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if lower := strings.ToLower(k); lower != k && known[lower] || otherCase(e, known) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if otherCase(e, known) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// duplicateKeys reports whether an object of msg has a key twice. JSON
+// leaves their meaning open: the schema's validator sees the last value,
+// encoding/json decodes each in turn and may refuse the first.
+func duplicateKeys(msg []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(msg))
+	type frame struct {
+		keys     map[string]bool
+		wantsKey bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch tok {
+		case json.Delim('{'):
+			if top != nil && top.keys != nil {
+				top.wantsKey = true
+			}
+			stack = append(stack, &frame{keys: map[string]bool{}, wantsKey: true})
+			continue
+		case json.Delim('['):
+			if top != nil && top.keys != nil {
+				top.wantsKey = true
+			}
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if top == nil || top.keys == nil {
+			continue
+		}
+		if top.wantsKey {
+			k := tok.(string)
+			if top.keys[k] {
+				return true
+			}
+			top.keys[k] = true
+			top.wantsKey = false
+		} else {
+			top.wantsKey = true
+		}
+	}
 }
