@@ -13,10 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/spanferry/spanferry/internal/natstest"
-	"github.com/spanferry/spanferry/mapping"
+	"github.com/spanferry/spanferry/examples/internal/publishtest"
 )
 
 // offline matches npm's errors for a registry it cannot reach.
@@ -47,10 +44,7 @@ func TestPublisherNode(t *testing.T) {
 		t.Fatalf("npm ci: %v\n%s", err, out)
 	}
 
-	srv := natstest.Start(t)
-	if _, err := srv.JS.CreateStream(t.Context(), jetstream.StreamConfig{Name: "WORKFLOW_RESULTS", Subjects: []string{"workflows.results.>"}}); err != nil {
-		t.Fatal(err)
-	}
+	srv := publishtest.Start(t)
 	const id = "run_node_example"
 	for i, want := range []string{"stream WORKFLOW_RESULTS, seq 1\n", "stream WORKFLOW_RESULTS, seq 1 (duplicate)\n"} {
 		run := command(t, dir, 30*time.Second, "node", "publish.mjs")
@@ -61,26 +55,9 @@ func TestPublisherNode(t *testing.T) {
 		}
 	}
 
-	msgs := srv.StreamMsgs(t, "WORKFLOW_RESULTS")
-	if len(msgs) != 1 {
-		t.Fatalf("stream holds %d messages, want 1", len(msgs))
-	}
-	if got := msgs[0].Header.Get(jetstream.MsgIDHeader); got != id {
-		t.Errorf("Nats-Msg-Id %q, want %q", got, id)
-	}
-	if msgs[0].Subject != "workflows.results.support" {
-		t.Errorf("subject %q", msgs[0].Subject)
-	}
-	m, err := mapping.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := m.Decode(msgs[0].Data, mapping.Source{Stored: msgs[0].Time})
-	if err != nil {
-		t.Fatalf("the published result is invalid: %v\n%s", err, msgs[0].Data)
-	}
-	if d.Result.ID != id || d.Steps() != 2 || d.Result.Steps[1].Model != "gpt-4o" {
-		t.Errorf("published %s", msgs[0].Data)
+	d := publishtest.Stored(t, srv, "workflows.results.support", id)
+	if d.Steps() != 2 || d.Result.Steps[1].Model != "gpt-4o" || d.Result.StartedAt == "" {
+		t.Errorf("published %+v", d.Result)
 	}
 }
 
