@@ -105,7 +105,8 @@ func TestQuietCommandsPrintOnlyTheirOutput(t *testing.T) {
 	// WORKER_LOG_LEVEL=debug still shows a quiet command's log.
 	t.Setenv("WORKER_LOG_FORMAT", "json")
 	t.Setenv("WORKER_LOG_LEVEL", "debug")
-	var out, errOut bytes.Buffer
+	var out bytes.Buffer
+	var errOut syncBuffer // nats.go logs "connection closed" from its own goroutine
 	if code := realMain([]string{"publish", "../../examples/failed-run.json"}, nil, &out, &errOut); code != 0 {
 		t.Fatalf("publish: exit %d: %s", code, errOut.String())
 	}
