@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spanferry/spanferry/consumer"
 	"github.com/spanferry/spanferry/internal/config"
 )
 
@@ -187,5 +190,33 @@ func TestReferenceNamesEveryVariable(t *testing.T) {
 		if !strings.Contains(string(ref), "`"+name+"`") {
 			t.Errorf("docs/CONTRACT.md does not document %s", name)
 		}
+	}
+}
+
+// TestReferenceNamesEveryMetric checks that docs/CONTRACT.md documents
+// every spanferry_ metric the consumer registers.
+func TestReferenceNamesEveryMetric(t *testing.T) {
+	ref, err := os.ReadFile(filepath.Join(root, "docs", "CONTRACT.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	consumer.NewMetrics(reg)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, f := range families {
+		if !strings.HasPrefix(f.GetName(), "spanferry_") {
+			continue
+		}
+		found++
+		if !strings.Contains(string(ref), "`"+f.GetName()) {
+			t.Errorf("docs/CONTRACT.md does not document the metric %s", f.GetName())
+		}
+	}
+	if found < 5 {
+		t.Errorf("found %d spanferry_ metrics, want the consumer's", found)
 	}
 }
