@@ -3,7 +3,6 @@ package consumer_test
 import (
 	"context"
 	"net/http"
-	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/spanferry/spanferry/internal/benchdata"
 	"github.com/spanferry/spanferry/internal/otlptest"
 	"github.com/spanferry/spanferry/mapping"
 )
@@ -23,10 +23,7 @@ import (
 // figures that matter are per result (an op is 200).
 func BenchmarkMapAndEncode(b *testing.B) {
 	const batch = 200
-	data, err := os.ReadFile("../mapping/testdata/bench-8-steps.json")
-	if err != nil {
-		b.Fatal(err)
-	}
+	data := benchdata.Result8Steps
 	m, err := mapping.New()
 	if err != nil {
 		b.Fatal(err)

@@ -1,19 +1,16 @@
 package mapping_test
 
 import (
-	"os"
 	"testing"
 
+	"github.com/spanferry/spanferry/internal/benchdata"
 	"github.com/spanferry/spanferry/mapping"
 )
 
 // benchMessage is a realistic 8-step result of about 1.5 KB.
 func benchMessage(b *testing.B) []byte {
-	data, err := os.ReadFile("testdata/bench-8-steps.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	return data
+	b.Helper()
+	return benchdata.Result8Steps
 }
 
 // BenchmarkMap measures the mapping alone: a decoded 8-step result into a

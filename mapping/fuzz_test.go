@@ -13,7 +13,7 @@ import (
 // *FieldError, and every accepted message must map to one span per step
 // plus the root, all in the result's trace.
 func FuzzDecode(f *testing.F) {
-	for _, pattern := range []string{"../examples/*.json", "../examples/invalid/*.json", "testdata/*.json"} {
+	for _, pattern := range []string{"../examples/*.json", "../examples/invalid/*.json", "../internal/benchdata/*.json", "testdata/*.json"} {
 		files, _ := filepath.Glob(pattern)
 		for _, file := range files {
 			data, err := os.ReadFile(file)

@@ -39,7 +39,7 @@ var goldenInputs = []string{
 // it, for a deliberate change only.
 func TestGolden(t *testing.T) {
 	var inputs [][]byte
-	for _, pattern := range []string{"../examples/*.json", "testdata/*.json"} {
+	for _, pattern := range []string{"../examples/*.json", "../internal/benchdata/*.json", "testdata/*.json"} {
 		files, _ := filepath.Glob(pattern)
 		for _, f := range files {
 			data, err := os.ReadFile(f)

@@ -22,16 +22,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func TestTemplateIsTheMappingBenchmarks(t *testing.T) {
-	want, err := os.ReadFile("../../mapping/testdata/bench-8-steps.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(templateResult, want) {
-		t.Fatal("cmd/bench/result.json differs from mapping/testdata/bench-8-steps.json; copy it again")
-	}
-}
-
 // TestBodies checks that rendered results are valid, carry their id and
 // publish time, and map to one span per step plus the root.
 func TestBodies(t *testing.T) {

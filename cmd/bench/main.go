@@ -99,7 +99,7 @@ Flags:
 	}
 	var batchSizes, sizes, sections string
 	fs.IntVar(&o.n, "n", 50_000, "results prefilled for the main and batches sections")
-	fs.IntVar(&o.steps, "steps", 8, "steps per result (8: mapping/testdata/bench-8-steps.json; otherwise its steps repeated)")
+	fs.IntVar(&o.steps, "steps", 8, "steps per result (8: internal/benchdata/bench-8-steps.json; otherwise its steps repeated)")
 	fs.IntVar(&o.repeat, "repeat", 3, "runs of each pipeline in the main section and of each hotpath figure; the median is reported")
 	fs.IntVar(&o.refN, "ref-n", 10_000, "results for the batch-size-1 runs (they are slow)")
 	fs.StringVar(&batchSizes, "batch-sizes", "1,50,200,500", "batch sizes of the batches section")

@@ -26,6 +26,13 @@ const (
 	ExporterStdout = "stdout"
 )
 
+// Log formats accepted by WORKER_LOG_FORMAT.
+const (
+	LogFormatAuto = "auto" // text when the log goes to a terminal, else JSON
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
 // Config is the worker's configuration. Field tags name the environment
 // variables; envconfig reads them with an empty prefix so the names are
 // exactly those of the contract.
@@ -66,6 +73,9 @@ type Config struct {
 	Exporter        string        `envconfig:"WORKER_EXPORTER" desc:"otlp, file (OTLP/JSON lines in WORKER_DATA_DIR/traces.jsonl) or stdout; default otlp when an OTLP endpoint is set, else file"`
 	ShutdownTimeout time.Duration `envconfig:"WORKER_SHUTDOWN_TIMEOUT" default:"30s" desc:"graceful shutdown bound"`
 	LogLevel        string        `envconfig:"WORKER_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+
+	// Log format (#16): people read a terminal, machines read the rest.
+	LogFormat string `envconfig:"WORKER_LOG_FORMAT" default:"auto" desc:"auto (text on a terminal, JSON otherwise), text or json"`
 
 	// The OTel variables are honoured by the OTLP exporter and the resource
 	// detector themselves; they are listed here so that `worker -h` shows
@@ -149,6 +159,11 @@ func (c Config) Validate() error {
 	}
 	if (c.NATSTLSCert == "") != (c.NATSTLSKey == "") {
 		bad("NATS_TLS_CERT", "NATS_TLS_CERT and NATS_TLS_KEY go together")
+	}
+	switch c.LogFormat {
+	case "", LogFormatAuto, LogFormatText, LogFormatJSON: // empty: auto
+	default:
+		bad("WORKER_LOG_FORMAT", "%q is not auto, text or json", c.LogFormat)
 	}
 	return errors.Join(errs...)
 }

@@ -225,7 +225,7 @@ type seed struct {
 func seeds(tb testing.TB) []seed {
 	tb.Helper()
 	var out []seed
-	for _, pattern := range []string{"../../examples/*.json", "../../examples/invalid/*.json", "../../mapping/testdata/*.json"} {
+	for _, pattern := range []string{"../../examples/*.json", "../../examples/invalid/*.json", "../../internal/benchdata/*.json", "../../mapping/testdata/*.json"} {
 		files, _ := filepath.Glob(pattern)
 		if len(files) == 0 {
 			tb.Fatalf("no seed matches %s", pattern)
