@@ -1,0 +1,132 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/spanferry/spanferry/internal/redact"
+)
+
+// validateStartup refuses the settings that used to be accepted and then
+// failed on every export, or silently did not apply: an endpoint that
+// cannot be a URL, TLS files that cannot be read, an HTTP address that is
+// not host:port, an unknown log level or compression, malformed headers.
+func (c Config) validateStartup() []error {
+	var errs []error
+	bad := func(name string, err error) {
+		errs = append(errs, fmt.Errorf("config: %s: %w", name, err))
+	}
+	for _, e := range []struct{ name, value string }{
+		{envOTLP + "ENDPOINT", c.OTLPEndpoint},
+		{envOTLPTraces + "ENDPOINT", c.OTLPTracesEndpoint},
+	} {
+		if e.value == "" {
+			continue
+		}
+		if err := CheckOTLPURL(e.value); err != nil {
+			bad(e.name, err)
+		}
+	}
+	if tlsConf, err := c.OTLPTLS(); err != nil {
+		errs = append(errs, fmt.Errorf("config: %w", err))
+	} else if tlsConf != nil && c.Exporter == ExporterOTLP {
+		// otlptracehttp refuses TLS settings for an http:// endpoint too,
+		// but without naming a variable.
+		name, endpoint := envOTLP+"ENDPOINT", c.OTLPEndpoint
+		if c.OTLPTracesEndpoint != "" {
+			name, endpoint = envOTLPTraces+"ENDPOINT", c.OTLPTracesEndpoint
+		}
+		if u, err := url.Parse(strings.TrimSpace(endpoint)); err == nil && strings.EqualFold(u.Scheme, "http") {
+			bad(name, errors.New("an http:// endpoint cannot use the OTEL_EXPORTER_OTLP_*CERTIFICATE/_CLIENT_KEY settings; use https://"))
+		}
+	}
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			bad("WORKER_HTTP_ADDR", err)
+		}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil && c.LogLevel != "" {
+		bad("WORKER_LOG_LEVEL", fmt.Errorf("%q is not debug, info, warn or error", c.LogLevel))
+	}
+	switch strings.TrimSpace(c.OTLPCompression) {
+	case "", "gzip", "none":
+	default:
+		bad(envOTLP+"COMPRESSION", fmt.Errorf("%q is not gzip or none", c.OTLPCompression))
+	}
+	if err := checkHeaders(c.OTLPHeaders); err != nil {
+		bad(envOTLP+"HEADERS", err)
+	}
+	if c.MaxMessageBytes < 0 {
+		bad("WORKER_MAX_MESSAGE_BYTES", errors.New("must not be negative (0 is the server's max payload)"))
+	}
+	if c.AttrValueLimit < -1 {
+		bad("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", fmt.Errorf("must be -1 (no limit) or more, got %d", c.AttrValueLimit))
+	}
+	return errs
+}
+
+// CheckOTLPURL reports why raw cannot be an OTLP/HTTP endpoint: it must
+// be an absolute http:// or https:// URL with a host. otlptracehttp
+// accepts anything (not-a-url becomes https:///not-a-url/v1/traces) and
+// then fails every export; the worker refuses it at start instead. The
+// error quotes the URL with its userinfo's secret redacted.
+func CheckOTLPURL(raw string) error {
+	raw = strings.TrimSpace(raw) // as otlptracehttp reads it
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", redact.URL(raw))
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https":
+	case "":
+		return fmt.Errorf("%q has no scheme; want http://host:port or https://host:port", redact.URL(raw))
+	default:
+		return fmt.Errorf("%q: scheme %q is not http or https", redact.URL(raw), u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("%q has no host", redact.URL(raw))
+	}
+	return nil
+}
+
+// checkHeaders checks OTEL_EXPORTER_OTLP_HEADERS as otlptracehttp parses
+// it (key=value, comma separated, values URL-encoded). otlptracehttp skips
+// a bad entry and logs it, value included: refusing it keeps a secret out
+// of the log. The error names the entry by position, never by content.
+func checkHeaders(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	for i, entry := range strings.Split(v, ",") {
+		key, value, ok := strings.Cut(entry, "=")
+		switch {
+		case !ok:
+			return fmt.Errorf("entry %d is not key=value", i+1)
+		case !isToken(strings.TrimSpace(key)):
+			return fmt.Errorf("entry %d: the key is not a valid header name", i+1)
+		}
+		if _, err := url.PathUnescape(value); err != nil {
+			return fmt.Errorf("entry %d (%s): the value is not URL-encoded correctly", i+1, strings.TrimSpace(key))
+		}
+	}
+	return nil
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 §5.6.2), what a
+// header name must be.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r >= 0x7f || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return true
+}
