@@ -113,6 +113,7 @@ func startWorker(ctx context.Context, cfg config.Config, log *slog.Logger, stdou
 	if w.cons, err = wiring.Consumer(cfg, js, w.nc.MaxPayload(), w.exp, log, w.metrics); err != nil {
 		return nil, err
 	}
+	reg.MustRegister(w.readyMetric())
 
 	if w.httpLn != nil {
 		w.http = &http.Server{Handler: w.handler(reg), ReadHeaderTimeout: 5 * time.Second}
