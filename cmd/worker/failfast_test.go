@@ -54,6 +54,8 @@ func TestRunFailsFastOnSettingsThatCannotWork(t *testing.T) {
 		{"data dir under a file (embedded server)", map[string]string{"WORKER_DATA_DIR": filepath.Join(aFile, "data")}, 1, "WORKER_DATA_DIR"},
 		{"data dir under a file (file exporter)", map[string]string{"WORKER_DATA_DIR": filepath.Join(aFile, "data"), "NATS_URL": "nats://" + closedAddr(t)}, 1, "WORKER_DATA_DIR"},
 		{"log level", map[string]string{"WORKER_LOG_LEVEL": "verbose"}, 2, "WORKER_LOG_LEVEL"},
+		{"embedded server address in use", map[string]string{"WORKER_EMBEDDED_NATS_ADDR": busy.Addr().String()}, 1, "WORKER_EMBEDDED_NATS_ADDR"},
+		{"dead letters inside the stream", map[string]string{"WORKER_DLQ_SUBJECT": "workflows.results.dlq"}, 2, "WORKER_DLQ_SUBJECT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("WORKER_HTTP_ADDR", "127.0.0.1:0")

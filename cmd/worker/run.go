@@ -93,7 +93,7 @@ func startWorker(ctx context.Context, cfg config.Config, log *slog.Logger, stdou
 			return nil, fmt.Errorf("WORKER_EMBEDDED_NATS_ADDR: %w", err)
 		}
 		if w.embedded, err = natsconn.StartEmbedded(cfg.DataDir, host, port, log); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("WORKER_EMBEDDED_NATS_ADDR: %w", err)
 		}
 		cfg.NATSURL = w.embedded.ClientURL()
 	}

@@ -61,6 +61,27 @@ func (c Config) validateStartup() []error {
 	if err := checkHeaders(c.OTLPHeaders); err != nil {
 		bad(envOTLP+"HEADERS", err)
 	}
+	for _, n := range []struct{ name, value string }{
+		{"WORKER_STREAM", c.Stream}, {"WORKER_DLQ_STREAM", c.DLQStream}, {"WORKER_DURABLE", c.Durable},
+	} {
+		if err := checkJetStreamName(n.value); err != nil {
+			bad(n.name, err)
+		}
+	}
+	for _, subj := range c.Subjects {
+		if err := checkSubject(subj, true); err != nil {
+			bad("WORKER_SUBJECTS", err)
+		}
+	}
+	if err := checkSubject(c.DLQSubject, false); err != nil {
+		bad("WORKER_DLQ_SUBJECT", err)
+	} else {
+		for _, subj := range c.Subjects {
+			if subjectMatches(subj, c.DLQSubject) {
+				bad("WORKER_DLQ_SUBJECT", fmt.Errorf("%q is inside WORKER_SUBJECTS (%q): dead letters would be consumed again as results", c.DLQSubject, subj))
+			}
+		}
+	}
 	if c.MaxMessageBytes < 0 {
 		bad("WORKER_MAX_MESSAGE_BYTES", errors.New("must not be negative (0 is the server's max payload)"))
 	}
@@ -129,4 +150,59 @@ func isToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkJetStreamName refuses what JetStream refuses in a stream or
+// consumer name, and which would otherwise fail every attempt to bind:
+// whitespace, '.', '*', '>', path separators, control characters. An empty
+// name is left to the required checks.
+func checkJetStreamName(name string) error {
+	if i := strings.IndexFunc(name, func(r rune) bool {
+		return r <= ' ' || r == 0x7f || strings.ContainsRune(`.*>/\`, r)
+	}); i >= 0 {
+		return fmt.Errorf("%q: a JetStream name cannot contain %q", name, name[i])
+	}
+	return nil
+}
+
+// checkSubject refuses a subject NATS would refuse: empty tokens,
+// whitespace, and wildcards ('*' a whole token, '>' the last one) where
+// they are not allowed. An empty subject is left to the required checks.
+func checkSubject(subject string, wildcards bool) error {
+	if subject == "" {
+		return nil
+	}
+	tokens := strings.Split(subject, ".")
+	for i, tok := range tokens {
+		switch {
+		case tok == "":
+			return fmt.Errorf("%q has an empty token", subject)
+		case strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+			return fmt.Errorf("%q contains whitespace", subject)
+		case (tok == "*" || tok == ">") && !wildcards:
+			return fmt.Errorf("%q: a wildcard cannot be published to", subject)
+		case tok == ">" && i != len(tokens)-1:
+			return fmt.Errorf("%q: '>' must be the last token", subject)
+		case tok != "*" && tok != ">" && strings.ContainsAny(tok, "*>"):
+			return fmt.Errorf("%q: a wildcard must be a whole token", subject)
+		}
+	}
+	return nil
+}
+
+// subjectMatches reports whether the subject filter pattern matches the
+// literal subject.
+func subjectMatches(pattern, subject string) bool {
+	pt, st := strings.Split(pattern, "."), strings.Split(subject, ".")
+	for i, p := range pt {
+		switch {
+		case p == ">":
+			return len(st) > i
+		case i >= len(st):
+			return false
+		case p != "*" && p != st[i]:
+			return false
+		}
+	}
+	return len(pt) == len(st)
 }

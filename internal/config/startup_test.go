@@ -42,6 +42,16 @@ func TestLoadRefusesSettingsThatCannotWork(t *testing.T) {
 		{map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "authorization"}, "OTEL_EXPORTER_OTLP_HEADERS"},
 		{map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "x-ok=1,bad key=v"}, "OTEL_EXPORTER_OTLP_HEADERS"},
 		{map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%zz"}, "OTEL_EXPORTER_OTLP_HEADERS"},
+		{map[string]string{"WORKER_STREAM": "workflow.results"}, "WORKER_STREAM"},
+		{map[string]string{"WORKER_DLQ_STREAM": "DLQ *"}, "WORKER_DLQ_STREAM"},
+		{map[string]string{"WORKER_DURABLE": "a/b"}, "WORKER_DURABLE"},
+		{map[string]string{"WORKER_SUBJECTS": "workflows..results"}, "WORKER_SUBJECTS"},
+		{map[string]string{"WORKER_SUBJECTS": "workflows.>.results"}, "WORKER_SUBJECTS"},
+		{map[string]string{"WORKER_SUBJECTS": "workflows.res*"}, "WORKER_SUBJECTS"},
+		{map[string]string{"WORKER_SUBJECTS": "workflows. results"}, "WORKER_SUBJECTS"},
+		{map[string]string{"WORKER_DLQ_SUBJECT": "workflows.dlq.*"}, "WORKER_DLQ_SUBJECT"},
+		{map[string]string{"WORKER_DLQ_SUBJECT": "workflows.results.dlq"}, "WORKER_DLQ_SUBJECT"},
+		{map[string]string{"WORKER_SUBJECTS": "workflows.*", "WORKER_DLQ_SUBJECT": "workflows.dlq"}, "WORKER_DLQ_SUBJECT"},
 		{map[string]string{"WORKER_MAX_MESSAGE_BYTES": "-1"}, "WORKER_MAX_MESSAGE_BYTES"},
 		{map[string]string{"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "-2"}, "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"},
 	} {
@@ -83,6 +93,8 @@ func TestLoadAcceptsGoodEndpointsAndHeaders(t *testing.T) {
 		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://api.vendor.example/v1/traces"},
 		{"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20x, x-tenant = a ,api-key=k=v"},
 		{"OTEL_EXPORTER_OTLP_COMPRESSION": "gzip", "WORKER_HTTP_ADDR": "", "WORKER_LOG_LEVEL": "DEBUG"},
+		{"WORKER_SUBJECTS": "a.*.c,a.b.>,x", "WORKER_DLQ_SUBJECT": "a.dlq", "WORKER_STREAM": "R-1_x"},
+		{"WORKER_SUBJECTS": "workflows.results.*", "WORKER_DLQ_SUBJECT": "workflows.results.a.b"},
 	} {
 		for k, v := range env {
 			t.Setenv(k, v)
@@ -106,6 +118,21 @@ func TestLoadErrorsQuoteNoSecret(t *testing.T) {
 	for _, secret := range []string{"url-secret", "header-secret"} {
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("error leaks %q: %v", secret, err)
+		}
+	}
+}
+
+func TestSubjectMatches(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, subject string
+		want             bool
+	}{
+		{"a.>", "a.b", true}, {"a.>", "a", false}, {"a.>", "a.b.c", true},
+		{"a.*", "a.b", true}, {"a.*", "a.b.c", false}, {"a.b", "a.b", true},
+		{"a.b", "a.c", false}, {"a.b", "a.b.c", false}, {">", "x", true}, {"*.b", "a.b", true},
+	} {
+		if got := subjectMatches(tc.pattern, tc.subject); got != tc.want {
+			t.Errorf("subjectMatches(%q, %q) = %v, want %v", tc.pattern, tc.subject, got, tc.want)
 		}
 	}
 }
