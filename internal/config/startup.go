@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/spanferry/spanferry/internal/redact"
@@ -57,6 +58,13 @@ func (c Config) validateStartup() []error {
 	case "", "gzip", "none":
 	default:
 		bad(envOTLP+"COMPRESSION", fmt.Errorf("%q is not gzip or none", c.OTLPCompression))
+	}
+	if v := c.OTLPTimeout; v != "" {
+		// Read by wiring (the worker's own client); refused here already so
+		// that a wrong value is a configuration error like the others.
+		if ms, err := strconv.Atoi(v); err != nil || ms <= 0 {
+			bad(envOTLP+"TIMEOUT", fmt.Errorf("%q is not a positive number of milliseconds", v))
+		}
 	}
 	if err := checkHeaders(c.OTLPHeaders); err != nil {
 		bad(envOTLP+"HEADERS", err)

@@ -53,6 +53,7 @@ func TestLoadRefusesSettingsThatCannotWork(t *testing.T) {
 		{map[string]string{"WORKER_DLQ_SUBJECT": "workflows.results.dlq"}, "WORKER_DLQ_SUBJECT"},
 		{map[string]string{"WORKER_SUBJECTS": "workflows.*", "WORKER_DLQ_SUBJECT": "workflows.dlq"}, "WORKER_DLQ_SUBJECT"},
 		{map[string]string{"WORKER_MAX_MESSAGE_BYTES": "-1"}, "WORKER_MAX_MESSAGE_BYTES"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_TIMEOUT": "10s"}, "OTEL_EXPORTER_OTLP_TIMEOUT"},
 		{map[string]string{"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "-2"}, "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"},
 	} {
 		var name []string
