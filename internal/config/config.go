@@ -199,6 +199,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("export_concurrency", c.ExportConcurrency),
 		slog.String("exporter", c.Exporter),
 		slog.Bool("otlp_headers", set(c.OTLPHeaders)),
+		slog.Bool("otlp_tls", set(c.OTLPCertificate) || set(c.OTLPTracesCertificate) || set(c.OTLPClientCertificate) || set(c.OTLPTracesClientCertificate)),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("data_dir", c.DataDir),
 	)

@@ -106,21 +106,32 @@ func (c Config) validateStartup() []error {
 // error quotes the URL with its userinfo's secret redacted.
 func CheckOTLPURL(raw string) error {
 	raw = strings.TrimSpace(raw) // as otlptracehttp reads it
+	quoted := quoteURL(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("%q is not a URL", redact.URL(raw))
+		return fmt.Errorf("%s is not a URL", quoted)
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "http", "https":
 	case "":
-		return fmt.Errorf("%q has no scheme; want http://host:port or https://host:port", redact.URL(raw))
+		return fmt.Errorf("%s has no scheme; want http://host:port or https://host:port", quoted)
 	default:
-		return fmt.Errorf("%q: scheme %q is not http or https", redact.URL(raw), u.Scheme)
+		return fmt.Errorf("%s: scheme %q is not http or https", quoted, u.Scheme)
 	}
 	if u.Hostname() == "" {
-		return fmt.Errorf("%q has no host", redact.URL(raw))
+		return fmt.Errorf("%s has no host", quoted)
 	}
 	return nil
+}
+
+// quoteURL quotes raw for an error without what may be a secret: the
+// userinfo's password or token, and the query (some vendors take an API key
+// there).
+func quoteURL(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i] + "?" + redact.Redacted
+	}
+	return strconv.Quote(redact.URL(raw))
 }
 
 // checkHeaders checks OTEL_EXPORTER_OTLP_HEADERS as otlptracehttp parses

@@ -111,12 +111,18 @@ func TestLoadAcceptsGoodEndpointsAndHeaders(t *testing.T) {
 
 func TestLoadErrorsQuoteNoSecret(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://user:url-secret@collector")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318/v1/traces?api_key=query-secret")
 	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization:Bearer header-secret")
 	_, err := Load()
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	for _, secret := range []string{"url-secret", "header-secret"} {
+	for _, want := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s: %v", want, err)
+		}
+	}
+	for _, secret := range []string{"url-secret", "header-secret", "query-secret"} {
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("error leaks %q: %v", secret, err)
 		}
