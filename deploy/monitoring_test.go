@@ -589,16 +589,16 @@ func runAndScrape() (_ exposition, err error) {
 		close(addr)
 	}()
 	defer func() {
+		// Stop it as Kubernetes does; its stderr closes when it exits, and
+		// only then may Wait close the pipe.
 		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
 		select {
-		case <-done:
+		case <-logsDone:
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
+			<-logsDone
 		}
-		<-logsDone
+		_ = cmd.Wait()
 		if err != nil {
 			err = fmt.Errorf("%w\nworker logs:\n%s", err, logs.String())
 		}
