@@ -39,11 +39,18 @@ func withAttempt(ctx context.Context) (context.Context, *attempt) {
 // maxIdleConnsPerHost idle connections to the receiver instead of 2, so
 // that more than two concurrent exports reuse their connections rather
 // than open and close one per request.
-func HTTPClient(timeout time.Duration) *http.Client {
+func HTTPClient(timeout time.Duration, opts ...ClientOption) *http.Client {
+	var o clientOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var base http.RoundTripper = http.DefaultTransport
 	if t, ok := base.(*http.Transport); ok {
 		t = t.Clone()
 		t.MaxIdleConnsPerHost = maxIdleConnsPerHost
+		if o.tls != nil {
+			t.TLSClientConfig = o.tls
+		}
 		base = t
 	}
 	return &http.Client{Timeout: timeout, Transport: recordingTransport{base: base}}
@@ -61,7 +68,7 @@ func (t recordingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	resp, err := t.base.RoundTrip(req)
 	a, _ := req.Context().Value(attemptKey{}).(*attempt)
 	if a == nil || err != nil {
-		return resp, err
+		return resp, explainTLS(err)
 	}
 	a.status = resp.StatusCode
 	a.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())

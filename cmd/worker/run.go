@@ -75,13 +75,25 @@ func startWorker(ctx context.Context, cfg config.Config, log *slog.Logger, stdou
 	gogc := wiring.SetGC()
 	log.Info("starting worker", "config", cfg, "gogc", gogc)
 
+	// What the environment can refuse is checked before connecting, so
+	// that a wrong setting fails at once rather than after NATS answers.
+	if cfg.HTTPAddr != "" {
+		if w.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("WORKER_HTTP_ADDR: %w", err)
+		}
+	}
+	if cfg.NATSURL == "" || cfg.Exporter == config.ExporterFile {
+		if err := wiring.CheckDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.NATSURL == "" {
 		host, port, err := splitAddr(cfg.EmbeddedAddr)
 		if err != nil {
 			return nil, fmt.Errorf("WORKER_EMBEDDED_NATS_ADDR: %w", err)
 		}
 		if w.embedded, err = natsconn.StartEmbedded(cfg.DataDir, host, port, log); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("WORKER_EMBEDDED_NATS_ADDR: %w", err)
 		}
 		cfg.NATSURL = w.embedded.ClientURL()
 	}
@@ -101,11 +113,9 @@ func startWorker(ctx context.Context, cfg config.Config, log *slog.Logger, stdou
 	if w.cons, err = wiring.Consumer(cfg, js, w.nc.MaxPayload(), w.exp, log, w.metrics); err != nil {
 		return nil, err
 	}
+	reg.MustRegister(w.readyMetric())
 
-	if cfg.HTTPAddr != "" {
-		if w.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			return nil, fmt.Errorf("WORKER_HTTP_ADDR: %w", err)
-		}
+	if w.httpLn != nil {
 		w.http = &http.Server{Handler: w.handler(reg), ReadHeaderTimeout: 5 * time.Second}
 		log.Info("serving /metrics, /healthz and /readyz", "addr", w.httpLn.Addr().String())
 	}

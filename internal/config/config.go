@@ -88,6 +88,16 @@ type Config struct {
 	ServiceName        string `envconfig:"OTEL_SERVICE_NAME" desc:"service.name of results without a service field (default workflows)"`
 	ResourceAttributes string `envconfig:"OTEL_RESOURCE_ATTRIBUTES" desc:"extra resource attributes, key=value,..."`
 	AttrValueLimit     int    `envconfig:"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT" default:"-1" desc:"longest attribute value; longer input/output is truncated and counted (-1: no limit)"`
+
+	// OTLP over TLS (otlptls.go): the worker's own HTTP client puts them
+	// in effect, since otlptracehttp ignores them once given a client.
+	// The TRACES_ forms take precedence, as the specification says.
+	OTLPCertificate             string `envconfig:"OTEL_EXPORTER_OTLP_CERTIFICATE" desc:"PEM file of the CA(s) that verify the OTLP receiver (default: the system's)"`
+	OTLPClientCertificate       string `envconfig:"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE" desc:"PEM client certificate (chain) for mutual TLS with the OTLP receiver"`
+	OTLPClientKey               string `envconfig:"OTEL_EXPORTER_OTLP_CLIENT_KEY" desc:"PEM private key of the client certificate"`
+	OTLPTracesCertificate       string `envconfig:"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE" desc:"as OTEL_EXPORTER_OTLP_CERTIFICATE, for traces; takes precedence"`
+	OTLPTracesClientCertificate string `envconfig:"OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE" desc:"as OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, for traces; takes precedence"`
+	OTLPTracesClientKey         string `envconfig:"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY" desc:"as OTEL_EXPORTER_OTLP_CLIENT_KEY, for traces; takes precedence"`
 }
 
 // Load reads the configuration from the environment and validates it.
@@ -165,6 +175,9 @@ func (c Config) Validate() error {
 	default:
 		bad("WORKER_LOG_FORMAT", "%q is not auto, text or json", c.LogFormat)
 	}
+	// Settings that would otherwise fail on every export, or silently not
+	// apply, are refused here (startup.go).
+	errs = append(errs, c.validateStartup()...)
 	return errors.Join(errs...)
 }
 
@@ -201,6 +214,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("export_concurrency", c.ExportConcurrency),
 		slog.String("exporter", c.Exporter),
 		slog.Bool("otlp_headers", set(c.OTLPHeaders)),
+		slog.Bool("otlp_tls", set(c.OTLPCertificate) || set(c.OTLPTracesCertificate) || set(c.OTLPClientCertificate) || set(c.OTLPTracesClientCertificate)),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("data_dir", c.DataDir),
 	)

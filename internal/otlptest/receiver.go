@@ -14,6 +14,7 @@ package otlptest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -86,6 +87,7 @@ type Option func(*config)
 
 type config struct {
 	discardBodies bool
+	tls           *tls.Config
 }
 
 // DiscardBodies makes the receiver count spans without keeping the decoded
@@ -150,6 +152,9 @@ func StartT(tb TB, opts ...Option) *Receiver {
 
 // serve serves on ln. r.mu must be held.
 func (r *Receiver) serve(ln net.Listener) {
+	if r.cfg.tls != nil {
+		ln = tls.NewListener(ln, r.cfg.tls)
+	}
 	srv := &http.Server{
 		Handler:           http.HandlerFunc(r.serveHTTP),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -163,9 +168,15 @@ func (r *Receiver) serve(ln net.Listener) {
 	r.srv, r.served = srv, served
 }
 
-// Endpoint returns the base URL of the receiver, "http://127.0.0.1:PORT", as
-// OTEL_EXPORTER_OTLP_ENDPOINT expects it. It does not change across restarts.
-func (r *Receiver) Endpoint() string { return "http://" + r.addr }
+// Endpoint returns the base URL of the receiver, "http://127.0.0.1:PORT"
+// ("https://" with [WithTLS]), as OTEL_EXPORTER_OTLP_ENDPOINT expects it. It
+// does not change across restarts.
+func (r *Receiver) Endpoint() string {
+	if r.cfg.tls != nil {
+		return "https://" + r.addr
+	}
+	return "http://" + r.addr
+}
 
 // TracesURL returns Endpoint() + [TracesPath], as
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT and otlptracehttp.WithEndpointURL expect it.

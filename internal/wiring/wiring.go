@@ -96,6 +96,9 @@ func Consumer(cfg config.Config, js jetstream.JetStream, maxPayload int64, exp s
 // variables but uses consumer.HTTPClient, so that the consumer sees status
 // codes and partial successes, with the exporter's own retries off: the
 // consumer retries by nak, which holds no batch in memory during an outage.
+// The client's TLS settings come from cfg.OTLPTLS: otlptracehttp applies
+// OTEL_EXPORTER_OTLP_CERTIFICATE and the client key pair only to a client
+// it builds itself.
 func Exporter(ctx context.Context, cfg config.Config, stdout io.Writer) (sdktrace.SpanExporter, error) {
 	switch cfg.Exporter {
 	case config.ExporterOTLP:
@@ -103,8 +106,12 @@ func Exporter(ctx context.Context, cfg config.Config, stdout io.Writer) (sdktrac
 		if err != nil {
 			return nil, err
 		}
+		tlsConf, err := cfg.OTLPTLS()
+		if err != nil {
+			return nil, err
+		}
 		exp, err := otlptracehttp.New(ctx,
-			otlptracehttp.WithHTTPClient(consumer.HTTPClient(timeout)),
+			otlptracehttp.WithHTTPClient(consumer.HTTPClient(timeout, consumer.WithTLSConfig(tlsConf))),
 			otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
 		if err != nil {
 			return nil, fmt.Errorf("otlp exporter: %w", err)
@@ -113,6 +120,9 @@ func Exporter(ctx context.Context, cfg config.Config, stdout io.Writer) (sdktrac
 	case config.ExporterStdout:
 		return fileexport.New(ctx, stdout)
 	default:
+		if err := CheckDataDir(cfg.DataDir); err != nil {
+			return nil, fmt.Errorf("file exporter: %w", err)
+		}
 		return fileexport.Open(ctx, filepath.Join(cfg.DataDir, TracesFile))
 	}
 }

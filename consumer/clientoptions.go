@@ -1,0 +1,48 @@
+package consumer
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ClientOption configures the client [HTTPClient] returns.
+type ClientOption func(*clientOptions)
+
+type clientOptions struct {
+	tls *tls.Config
+}
+
+// WithTLSConfig makes the client verify the receiver, and present a client
+// certificate, as conf says: the exporter's TLS settings, which
+// otlptracehttp ignores once it is given a client of its own. nil keeps
+// the default (the system's roots). conf is used as is, not copied: do not
+// modify it afterwards.
+func WithTLSConfig(conf *tls.Config) ClientOption {
+	return func(o *clientOptions) { o.tls = conf }
+}
+
+// explainTLS says which settings to check when err is a TLS failure (a
+// receiver's certificate the CA does not verify, a client certificate the
+// receiver refuses); other errors are returned as they are. A TLS failure
+// has no HTTP status, so it stays a transient failure: retried, never
+// dead-lettered, since correcting a certificate makes it succeed.
+func explainTLS(err error) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		record   tls.RecordHeaderError
+	)
+	if errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) ||
+		errors.As(err, &invalid) || errors.As(err, &record) || strings.Contains(err.Error(), "remote error: tls:") {
+		return fmt.Errorf("TLS with the OTLP receiver failed (check its certificate against OTEL_EXPORTER_OTLP_CERTIFICATE, and OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE/_CLIENT_KEY if it requires one): %w", err)
+	}
+	return err
+}
