@@ -28,11 +28,10 @@ var (
 	ErrNoSubject = errors.New("dead letter has no " + HeaderSubject + " header")
 )
 
-// Buffering of a listing: at most letterWindow letters, and at most
-// letterWindowBytes (or two of the server's largest messages) are held
-// client-side at once, whatever the stream's size.
+// Buffering of a listing: at most letterWindowBytes (or two of the
+// server's largest messages) of letters are held client-side at once,
+// whatever the stream's size.
 const (
-	letterWindow      = 256
 	letterWindowBytes = 8 << 20
 	// letterIdle is how long a listing waits for the next letter before
 	// asking the server whether any is left (one may be deleted meanwhile).
@@ -299,7 +298,11 @@ func (d *DeadLetters) Letters(ctx context.Context, f Filter) iter.Seq2[*Letter, 
 			return // nothing stored since f.Since
 		}
 		window := max(letterWindowBytes, 2*int(d.js.Conn().MaxPayload()))
-		it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(letterWindow, window))
+		// A byte bound, not a message count: letters range from a few
+		// bytes to the max payload. (PullMaxMessagesWithBytesLimit would
+		// bound both, but its buffer overflows when the reader is slower
+		// than the server: "slow consumer, messages dropped".)
+		it, err := cons.Messages(jetstream.PullMaxBytes(window))
 		if err != nil {
 			yield(nil, fmt.Errorf("dead-letter stream %s: %w", d.Name(), err))
 			return
