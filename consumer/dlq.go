@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -70,17 +71,33 @@ func newLetter(seq uint64, stored time.Time, h nats.Header, data []byte) *Letter
 	return l
 }
 
-// bodyID returns the body's "id" when it is a JSON object with a string id
-// that can travel in a header, else "".
+// bodyID returns the top-level "id" of a JSON object body when it is a
+// string that can travel in a header, else "". It reads only up to the id,
+// so a listing does not pay for decoding whole bodies, and a body cut short
+// after its id (dead-lettered as invalid JSON) still shows it.
 func bodyID(data []byte) string {
-	var head struct {
-		ID any `json:"id"`
-	}
-	if json.Unmarshal(data, &head) != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return ""
 	}
-	id, _ := head.ID.(string)
-	return headerSafe(id)
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if key == "id" {
+			var id string
+			if dec.Decode(&id) != nil {
+				return ""
+			}
+			return headerSafe(id)
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 // headerSafe returns s, or "" when s cannot be a header value: a line break

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"testing"
@@ -192,6 +193,9 @@ func TestDeadLetterFields(t *testing.T) {
 		body: []byte(`{"id":"body-id","name":"wf"}`)})
 	noBodyID := e.put(t, letter{subject: "workflows.results.a", id: "hdr-id-2", reason: "why", body: []byte(`{"name":`)})
 	noID := e.put(t, letter{subject: "workflows.results.a", reason: "why", body: []byte("\x00\x01")})
+	cut := e.put(t, letter{subject: "workflows.results.a", id: "hdr-id-3", reason: "invalid JSON", body: []byte(`{"id":"cut-1","name":`)})
+	nested := e.put(t, letter{subject: "workflows.results.a", reason: "why", body: []byte(`{"name":"wf","steps":[{"id":"s1"}],"id":"top"}`)})
+	badID := e.put(t, letter{subject: "workflows.results.a", reason: "why", body: []byte(`{"id":"two\nlines"}`)})
 
 	l, err := e.letters.Get(ctx, withTenant)
 	if err != nil {
@@ -203,7 +207,7 @@ func TestDeadLetterFields(t *testing.T) {
 	if time.Since(l.Time) > time.Minute {
 		t.Errorf("stored time %v", l.Time)
 	}
-	for seq, want := range map[uint64]string{noBodyID: "hdr-id-2", noID: ""} {
+	for seq, want := range map[uint64]string{noBodyID: "hdr-id-2", noID: "", cut: "cut-1", nested: "top", badID: ""} {
 		l, err := e.letters.Get(ctx, seq)
 		if err != nil {
 			t.Fatal(err)
@@ -211,7 +215,12 @@ func TestDeadLetterFields(t *testing.T) {
 		if l.ID != want || l.Tenant != "" {
 			t.Errorf("letter %d: id %q tenant %q, want id %q", seq, l.ID, l.Tenant, want)
 		}
-		if wantID := map[string]string{"hdr-id-2": "hdr-id-2", "": "-"}[want] + ".redrive." + strconv.FormatUint(seq, 10); l.RedriveID() != wantID {
+		wantID := want
+		if want == "" {
+			wantID = "-"
+		}
+		wantID += ".redrive." + strconv.FormatUint(seq, 10)
+		if l.RedriveID() != wantID {
 			t.Errorf("RedriveID = %q, want %q", l.RedriveID(), wantID)
 		}
 	}
@@ -422,7 +431,10 @@ func publishLetters(tb testing.TB, js jetstream.JetStream, n, size int) {
 // (the peak held is bounded by the window, whatever the stream's size).
 func BenchmarkListDeadLetters(b *testing.B) {
 	e := startDLQ(b)
-	const n = 100_000
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("DLQ_BENCH_N")); err == nil {
+		n = v
+	}
 	publishLetters(b, e.js, n, 1000)
 	ctx := context.Background()
 	b.ResetTimer()
@@ -439,4 +451,28 @@ func BenchmarkListDeadLetters(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "letters/s")
+}
+
+// TestLettersEndAtTheStart: letters stored while a listing runs (a redrive
+// whose results fail again, with the worker running) are left for the next
+// run, so that redrive --all ends.
+func TestLettersEndAtTheStart(t *testing.T) {
+	e := startDLQ(t)
+	for i := range 3 {
+		e.put(t, letter{subject: "workflows.results.a", id: fmt.Sprint("first-", i), reason: "why"})
+	}
+	var seen []uint64
+	for l, err := range e.letters.Letters(context.Background(), consumer.Filter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, l.Seq)
+		e.put(t, letter{subject: "workflows.results.a", id: fmt.Sprint("again-", l.Seq), reason: "why"})
+	}
+	if !slices.Equal(seen, []uint64{1, 2, 3}) {
+		t.Errorf("listed %v, want the 3 stored before the listing", seen)
+	}
+	if got := collect(t, e.letters, consumer.Filter{}); !slices.Equal(got, []uint64{1, 2, 3, 4, 5, 6}) {
+		t.Errorf("next listing %v", got)
+	}
 }

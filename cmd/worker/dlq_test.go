@@ -558,28 +558,7 @@ func TestDLQListLarge(t *testing.T) {
 	createDLQStream(t, srv.JS)
 	cfg := testConfig(t, srv.ClientURL())
 	const n = 20_000
-	var futures []jetstream.PubAckFuture
-	for i := range n {
-		msg := nats.NewMsg("workflows.dlq")
-		msg.Data = fmt.Appendf(nil, `{"id":"bulk-%d","name":"wf"}`, i)
-		msg.Header.Set(consumer.HeaderError, "rejected by the OTLP receiver (status 400)")
-		msg.Header.Set(consumer.HeaderSubject, "workflows.results.bulk")
-		f, err := srv.JS.PublishMsgAsync(msg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		futures = append(futures, f)
-		if len(futures) == 512 || i == n-1 {
-			for _, f := range futures {
-				select {
-				case <-f.Ok():
-				case err := <-f.Err():
-					t.Fatal(err)
-				}
-			}
-			futures = futures[:0]
-		}
-	}
+	publishBulkLetters(t, srv.JS, n)
 	out := dlqOK(t, cfg, "list")
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if len(lines) != n+1 {
@@ -614,5 +593,64 @@ func TestDLQProgress(t *testing.T) {
 	p.tick(10, 0)
 	if got := errOut.String(); !strings.HasPrefix(got, "redrive: 10/10 letters, 0 failed, ") || !strings.HasSuffix(got, " letters/s\n") {
 		t.Errorf("lines: %q", got)
+	}
+}
+
+// BenchmarkDLQRedrive redrives 10,000 dead letters per iteration (with
+// `worker dlq redrive --all`): publish, PubAck, delete, one letter at a time.
+func BenchmarkDLQRedrive(b *testing.B) {
+	srv := natstest.Start(b)
+	if _, err := srv.JS.CreateStream(b.Context(), jetstream.StreamConfig{Name: "WORKFLOW_RESULTS", Subjects: []string{"workflows.results.>"}, Duplicates: 2 * time.Minute}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := srv.JS.CreateStream(b.Context(), jetstream.StreamConfig{Name: "WORKFLOW_DLQ", Subjects: []string{"workflows.dlq"}}); err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.NATSURL = srv.ClientURL()
+	const n = 10_000
+	for b.Loop() {
+		b.StopTimer()
+		publishBulkLetters(b, srv.JS, n)
+		b.StartTimer()
+		var out, errOut bytes.Buffer
+		if err := dlqCmd(b.Context(), cfg, []string{"redrive", "--all"}, &out, &errOut); err != nil {
+			b.Fatalf("%v\n%s", err, errOut.String())
+		}
+		if !strings.HasSuffix(out.String(), fmt.Sprintf("redrive: %d redriven (0 already stored by an earlier redrive), 0 failed\n", n)) {
+			b.Fatalf("redrive: %s", out.String()[max(0, out.Len()-200):])
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "letters/s")
+}
+
+// publishBulkLetters stores n dead letters bulk-0… of the subject
+// workflows.results.bulk, 512 PubAcks awaited at a time.
+func publishBulkLetters(tb testing.TB, js jetstream.JetStream, n int) {
+	tb.Helper()
+	var futures []jetstream.PubAckFuture
+	for i := range n {
+		msg := nats.NewMsg("workflows.dlq")
+		msg.Data = fmt.Appendf(nil, `{"id":"bulk-%d","name":"wf"}`, i)
+		msg.Header.Set(consumer.HeaderError, "rejected by the OTLP receiver (status 400)")
+		msg.Header.Set(consumer.HeaderSubject, "workflows.results.bulk")
+		f, err := js.PublishMsgAsync(msg)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		futures = append(futures, f)
+		if len(futures) == 512 || i == n-1 {
+			for _, f := range futures {
+				select {
+				case <-f.Ok():
+				case err := <-f.Err():
+					tb.Fatal(err)
+				}
+			}
+			futures = futures[:0]
+		}
 	}
 }
