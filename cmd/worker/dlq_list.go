@@ -80,7 +80,7 @@ original subject, result id, deliveries, tenant ("-" for none) and reason.
 
 // listFormat pads the short columns so that a terminal shows a table; every
 // field but the last is one word, so that awk and cut see the same columns.
-const listFormat = "%8s  %-24s  %-28s  %-24s  %10s  %-10s  %s\n"
+const listFormat = "%6s  %-24s  %-26s  %-30s  %10s  %-8s  %s\n"
 
 func writeLetterLine(w io.Writer, l *consumer.Letter) error {
 	deliveries := "-"

@@ -158,14 +158,22 @@ letters stored when it starts; letters dead-lettered meanwhile are kept.
 		}
 	}
 	if *dryRun {
-		fmt.Fprintf(d.stdout, "purge: %d dead letters would be deleted from %s (dry run: nothing deleted)\n", n, letters.Name())
+		fmt.Fprintf(d.stdout, "purge: %s would be deleted from %s (dry run: nothing deleted)\n", deadLetters(n), letters.Name())
 	} else {
-		fmt.Fprintf(d.stdout, "purge: deleted %d dead letters from %s\n", n, letters.Name())
+		fmt.Fprintf(d.stdout, "purge: deleted %s from %s\n", deadLetters(n), letters.Name())
 	}
 	if err != nil {
 		return fmt.Errorf("dlq purge: %w", err)
 	}
 	return nil
+}
+
+// deadLetters counts: "1 dead letter", "2 dead letters".
+func deadLetters(n uint64) string {
+	if n == 1 {
+		return "1 dead letter"
+	}
+	return fmt.Sprintf("%d dead letters", n)
 }
 
 // dlqProgress shows a long redrive's progress on stderr: a line redrawn in

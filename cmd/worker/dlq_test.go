@@ -508,7 +508,7 @@ func TestDLQPurge(t *testing.T) {
 	if got := seqsOf(dlqJSON(t, cfg)); !slices.Equal(got, []uint64{5}) {
 		t.Errorf("left: %v", got)
 	}
-	if out := dlqOK(t, cfg, "purge", "--all"); out != "purge: deleted 1 dead letters from WORKFLOW_DLQ\n" {
+	if out := dlqOK(t, cfg, "purge", "--all"); out != "purge: deleted 1 dead letter from WORKFLOW_DLQ\n" {
 		t.Errorf("purge --all: %q", out)
 	}
 	if out := dlqOK(t, cfg, "list"); out != "no dead letters in WORKFLOW_DLQ\n" {
