@@ -183,8 +183,8 @@ func (f Filter) Validate() error {
 	return nil
 }
 
-// Match reports whether l passes the filter's subject and grep tests (Since
-// and Limit are applied by DeadLetters.Letters).
+// Match reports whether l passes the filter's subject, grep and since tests
+// (Limit is applied by DeadLetters.Letters).
 func (f Filter) Match(l *Letter) bool {
 	if f.Subject != "" && !subjectMatches(f.Subject, l.Subject) {
 		return false

@@ -654,3 +654,57 @@ func publishBulkLetters(tb testing.TB, js jetstream.JetStream, n int) {
 		}
 	}
 }
+
+// TestDLQRedriveAndPurgeSelection: --subject, --since and --limit choose
+// the letters redrive and purge act on, as they do for list.
+func TestDLQRedriveAndPurgeSelection(t *testing.T) {
+	srv := natstest.Start(t)
+	createStream(t, srv.JS)
+	createDLQStream(t, srv.JS)
+	cfg := testConfig(t, srv.ClientURL())
+	putLetter(t, srv.JS, "workflows.results.eu.a", "eu-1", "why", "")
+	putLetter(t, srv.JS, "workflows.results.us", "us-1", "why", "")
+	putLetter(t, srv.JS, "workflows.results.eu.b", "eu-2", "why", "")
+	third := dlqJSON(t, cfg)[2].Time
+
+	for _, tt := range []struct {
+		args []string
+		want string // the seqs chosen
+	}{
+		{[]string{"--subject", "workflows.results.eu.*"}, "1 3"},
+		{[]string{"--subject", "workflows.results.>", "--limit", "2"}, "1 2"},
+		{[]string{"--since", third}, "3"},
+		{[]string{"--all", "--limit", "1"}, "1"},
+		{[]string{"3", "1"}, "3 1"},
+	} {
+		out := dlqOK(t, cfg, append([]string{"redrive", "--dry-run"}, tt.args...)...)
+		var got []string
+		for line := range strings.Lines(out) {
+			if f := strings.Fields(line); f[0] == "would" {
+				got = append(got, f[2])
+			}
+		}
+		if strings.Join(got, " ") != tt.want {
+			t.Errorf("redrive --dry-run %v chose %v, want %s", tt.args, got, tt.want)
+		}
+		out = dlqOK(t, cfg, append([]string{"purge", "--dry-run"}, tt.args...)...)
+		if n := len(strings.Fields(tt.want)); !strings.HasPrefix(out, fmt.Sprintf("purge: %s would be deleted", deadLetters(uint64(n)))) {
+			t.Errorf("purge --dry-run %v: %q, want %d", tt.args, out, n)
+		}
+	}
+	if n := len(srv.StreamMsgs(t, "WORKFLOW_RESULTS")); n != 0 {
+		t.Fatalf("a dry run published %d results", n)
+	}
+
+	out := dlqOK(t, cfg, "redrive", "--subject", "workflows.results.eu.*")
+	if !strings.Contains(out, "redriven 1 (id eu-1) to workflows.results.eu.a: WORKFLOW_RESULTS seq 1\n") ||
+		!strings.Contains(out, "redriven 3 (id eu-2) to workflows.results.eu.b: WORKFLOW_RESULTS seq 2\n") {
+		t.Errorf("redrive --subject:\n%s", out)
+	}
+	if out := dlqOK(t, cfg, "purge", "--subject", "workflows.results.us"); out != "purge: deleted 1 dead letter from WORKFLOW_DLQ\n" {
+		t.Errorf("purge --subject: %q", out)
+	}
+	if n := len(srv.StreamMsgs(t, "WORKFLOW_DLQ")); n != 0 {
+		t.Errorf("%d letters left", n)
+	}
+}
