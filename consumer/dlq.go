@@ -383,13 +383,19 @@ type Redriven struct {
 
 // Redrive publishes l's RedriveMsg and, only once JetStream has
 // acknowledged that publish, deletes l from the dead-letter stream. A
-// letter already deleted by someone else is not an error. When the delete
+// letter already deleted by someone else is not an error; a letter whose
+// subject the dead-letter stream itself captures is refused. When the delete
 // fails, the returned Redriven still says where the result went: redriving
 // the letter again within the duplicate window publishes nothing twice.
 func (d *DeadLetters) Redrive(ctx context.Context, l *Letter) (Redriven, error) {
 	msg, err := l.RedriveMsg()
 	if err != nil {
 		return Redriven{}, err
+	}
+	for _, subject := range d.stream.CachedInfo().Config.Subjects {
+		if subjectMatches(subject, l.Subject) {
+			return Redriven{}, fmt.Errorf("dead letter %d: its subject %s is the dead-letter stream's own (%s): a redrive would dead-letter it again unread", l.Seq, l.Subject, subject)
+		}
 	}
 	ack, err := d.js.PublishMsg(ctx, msg)
 	if errors.Is(err, jetstream.ErrNoStreamResponse) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -318,6 +319,18 @@ func TestRedriveWithoutAStream(t *testing.T) {
 	}
 	if _, err := e.letters.Get(ctx, seq); err != nil {
 		t.Errorf("the letter of a failed redrive was deleted: %v", err)
+	}
+
+	// A letter whose subject is the dead-letter stream's own is refused.
+	loop := e.put(t, letter{subject: "workflows.dlq", id: "loop-1", reason: "why"})
+	if l, err = e.letters.Get(ctx, loop); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.letters.Redrive(ctx, l); err == nil || !strings.Contains(err.Error(), "the dead-letter stream's own") {
+		t.Errorf("redrive into the dead-letter stream: %v", err)
+	}
+	if got := collect(t, e.letters, consumer.Filter{}); !slices.Equal(got, []uint64{seq, loop}) {
+		t.Errorf("letters after the refused redrives: %v", got)
 	}
 }
 
