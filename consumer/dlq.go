@@ -26,7 +26,7 @@ var (
 	ErrUnknownLetter = errors.New("no such dead letter")
 	// ErrNoSubject is wrapped by Letter.RedriveMsg for a letter without a
 	// Spanferry-Subject header: there is nowhere to send it back to.
-	ErrNoSubject = errors.New("dead letter has no " + HeaderSubject + " header")
+	ErrNoSubject = errors.New("no " + HeaderSubject + " header: the original subject is unknown")
 )
 
 // Buffering of a listing: at most letterWindowBytes (or two of the

@@ -62,7 +62,7 @@ was redriven, 1 otherwise.
 	fail := func(l *consumer.Letter, err error) {
 		failed++
 		p.clear()
-		fmt.Fprintf(d.stderr, "dlq redrive: %d (id %s): %v\n", l.Seq, displayID(l), err)
+		fmt.Fprintf(d.stderr, "dlq redrive: %v (id %s)\n", err, displayID(l))
 	}
 	err = sel.each(ctx, letters, func(l *consumer.Letter) bool {
 		defer func() { p.tick(done, failed) }()
