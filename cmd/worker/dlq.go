@@ -42,11 +42,12 @@ describes a command's flags.
 // dlqCmd is `worker dlq`. Its commands print only their output: the
 // connection's info lines are not logged (warnings and errors are).
 func dlqCmd(ctx context.Context, cfg config.Config, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help" {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, dlqUsage)
+		return errors.New("dlq: no command given")
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help" {
 		fmt.Fprint(stdout, dlqUsage)
-		if len(args) == 0 {
-			return errors.New("dlq: no command given")
-		}
 		return nil
 	}
 	cmd, args := args[0], args[1:]
@@ -68,11 +69,10 @@ func dlqCmd(ctx context.Context, cfg config.Config, args []string, stdout, stder
 // quietLogger logs at warn and above, or at debug when the operator asked
 // for it: a command's output is its result, not the connection's story.
 func quietLogger(cfg config.Config, w io.Writer) *slog.Logger {
-	level := slog.LevelWarn
-	if strings.EqualFold(cfg.LogLevel, "debug") {
-		level = slog.LevelDebug
+	if !strings.EqualFold(cfg.LogLevel, "debug") && !strings.EqualFold(cfg.LogLevel, "error") {
+		cfg.LogLevel = "warn"
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	return newLogger(cfg, w)
 }
 
 // dlq runs one `worker dlq` command.
