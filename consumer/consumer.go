@@ -61,6 +61,11 @@ const (
 	HeaderStreamSeq  = "Spanferry-Stream-Seq"
 	HeaderSubject    = "Spanferry-Subject"
 	HeaderDeliveries = "Spanferry-Deliveries"
+	// HeaderTenant names the tenant of a dead-lettered result (CONTRACT §8).
+	HeaderTenant = "Spanferry-Tenant"
+	// HeaderRedrivenFrom is set on a redriven result: the sequence of the
+	// dead letter it was redriven from (CONTRACT §10).
+	HeaderRedrivenFrom = "Spanferry-Redriven-From"
 )
 
 // Consumer is the worker's main loop. Create it with New, call Run.

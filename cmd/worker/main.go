@@ -5,6 +5,7 @@
 //	worker replay --since T      re-export stored results (backfill)
 //	worker publish FILE...       publish workflow results (JSON, array or lines)
 //	worker check FILE...         validate results and print their span trees
+//	worker dlq list|show|redrive|purge   inspect and redrive dead letters
 //	worker healthcheck [--url]   probe a running worker (for containers)
 //
 // Configuration is read from the environment; `worker -h` lists it.
@@ -39,6 +40,8 @@ Commands:
   publish [--subject S] FILE...
                         publish workflow results from JSON files (object, array or JSON lines; - is stdin)
   check FILE...         validate workflow results and print the span tree each maps to
+  dlq (list|show|redrive|purge) ...
+                        inspect dead letters and send them back once their cause is fixed (worker dlq -h)
   healthcheck [--url U] exit 0 when a running worker answers 200 on U (default http://127.0.0.1:8080/readyz)
 
 `
@@ -76,6 +79,8 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = checkCmd(cfg, args, stdin, stdout, stderr)
 	case "publish":
 		err = publishCmd(ctx, cfg, args, stdin, stdout, stderr, log)
+	case "dlq":
+		err = dlqCmd(ctx, cfg, args, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "worker: unknown command %q\n\n%s", cmd, commands)
 		return 2
