@@ -2,10 +2,9 @@ package consumer
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
-	"strings"
+
+	"github.com/spanferry/spanferry/internal/tlserr"
 )
 
 // ClientOption configures the client [HTTPClient] returns.
@@ -33,15 +32,7 @@ func explainTLS(err error) error {
 	if err == nil {
 		return nil
 	}
-	var (
-		verify   *tls.CertificateVerificationError
-		unknown  x509.UnknownAuthorityError
-		hostname x509.HostnameError
-		invalid  x509.CertificateInvalidError
-		record   tls.RecordHeaderError
-	)
-	if errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) ||
-		errors.As(err, &invalid) || errors.As(err, &record) || strings.Contains(err.Error(), "remote error: tls:") {
+	if tlserr.Is(err) {
 		return fmt.Errorf("TLS with the OTLP receiver failed (check its certificate against OTEL_EXPORTER_OTLP_CERTIFICATE, and OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE/_CLIENT_KEY if it requires one): %w", err)
 	}
 	return err

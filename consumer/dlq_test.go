@@ -417,26 +417,10 @@ func publishLetters(tb testing.TB, js jetstream.JetStream, n, size int) {
 	for i := range pad {
 		pad[i] = 'x'
 	}
-	var futures []jetstream.PubAckFuture
-	for i := range n {
-		l := letter{subject: "workflows.results.bulk", id: fmt.Sprintf("bulk-%d", i), reason: "rejected by the OTLP receiver (status 400)",
-			body: fmt.Appendf(nil, `{"id":"bulk-%d","name":"wf","metadata":{"pad":%q}}`, i, pad)}
-		f, err := js.PublishMsgAsync(deadLetterMsg(l))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		futures = append(futures, f)
-		if len(futures) == 512 || i == n-1 {
-			for _, f := range futures {
-				select {
-				case <-f.Ok():
-				case err := <-f.Err():
-					tb.Fatal(err)
-				}
-			}
-			futures = futures[:0]
-		}
-	}
+	natstest.PublishAll(tb, js, n, func(i int) *nats.Msg {
+		return deadLetterMsg(letter{subject: "workflows.results.bulk", id: fmt.Sprintf("bulk-%d", i), reason: "rejected by the OTLP receiver (status 400)",
+			body: fmt.Appendf(nil, `{"id":"bulk-%d","name":"wf","metadata":{"pad":%q}}`, i, pad)})
+	})
 }
 
 // BenchmarkListDeadLetters lists a stream of 100,000 dead letters of about

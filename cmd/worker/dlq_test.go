@@ -628,31 +628,16 @@ func BenchmarkDLQRedrive(b *testing.B) {
 }
 
 // publishBulkLetters stores n dead letters bulk-0… of the subject
-// workflows.results.bulk, 512 PubAcks awaited at a time.
+// workflows.results.bulk, through natstest.PublishAll.
 func publishBulkLetters(tb testing.TB, js jetstream.JetStream, n int) {
 	tb.Helper()
-	var futures []jetstream.PubAckFuture
-	for i := range n {
+	natstest.PublishAll(tb, js, n, func(i int) *nats.Msg {
 		msg := nats.NewMsg("workflows.dlq")
 		msg.Data = fmt.Appendf(nil, `{"id":"bulk-%d","name":"wf"}`, i)
 		msg.Header.Set(consumer.HeaderError, "rejected by the OTLP receiver (status 400)")
 		msg.Header.Set(consumer.HeaderSubject, "workflows.results.bulk")
-		f, err := js.PublishMsgAsync(msg)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		futures = append(futures, f)
-		if len(futures) == 512 || i == n-1 {
-			for _, f := range futures {
-				select {
-				case <-f.Ok():
-				case err := <-f.Err():
-					tb.Fatal(err)
-				}
-			}
-			futures = futures[:0]
-		}
-	}
+		return msg
+	})
 }
 
 // TestDLQRedriveAndPurgeSelection: --subject, --since and --limit choose

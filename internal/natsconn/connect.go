@@ -7,8 +7,6 @@ package natsconn
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/spanferry/spanferry/internal/config"
 	"github.com/spanferry/spanferry/internal/redact"
+	"github.com/spanferry/spanferry/internal/tlserr"
 )
 
 // Reconnect pacing. A worker must outlive server restarts, so it never stops
@@ -242,18 +241,7 @@ func cause(err error, cfg config.Config, urls []string) string {
 	return ""
 }
 
-func isTLSError(err error) bool {
-	var (
-		verify   *tls.CertificateVerificationError
-		unknown  x509.UnknownAuthorityError
-		hostname x509.HostnameError
-		invalid  x509.CertificateInvalidError
-		record   tls.RecordHeaderError
-		alert    tls.AlertError
-	)
-	return errors.Is(err, nats.ErrTLS) || errors.As(err, &verify) || errors.As(err, &unknown) ||
-		errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &record) || errors.As(err, &alert)
-}
+func isTLSError(err error) bool { return errors.Is(err, nats.ErrTLS) || tlserr.Is(err) }
 
 // authHint names the credentials in use, so that the operator knows which
 // ones the server refused.

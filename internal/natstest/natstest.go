@@ -107,3 +107,27 @@ func (s *Server) StreamMsgs(tb testing.TB, stream string) []*jetstream.RawStream
 	}
 	return msgs
 }
+
+// PublishAll publishes the n messages msg makes, asynchronously with up to
+// 512 awaiting their PubAck, and returns once JetStream has stored them all.
+func PublishAll(tb testing.TB, js jetstream.JetStream, n int, msg func(i int) *nats.Msg) {
+	tb.Helper()
+	var futures []jetstream.PubAckFuture
+	for i := range n {
+		f, err := js.PublishMsgAsync(msg(i))
+		if err != nil {
+			tb.Fatalf("natstest: publish %d of %d: %v", i, n, err)
+		}
+		futures = append(futures, f)
+		if len(futures) == 512 || i == n-1 {
+			for _, f := range futures {
+				select {
+				case <-f.Ok():
+				case err := <-f.Err():
+					tb.Fatalf("natstest: publish: %v", err)
+				}
+			}
+			futures = futures[:0]
+		}
+	}
+}
