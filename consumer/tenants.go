@@ -136,6 +136,15 @@ func (t *Tenants) Swap(table TenantTable) {
 	}
 }
 
+// Shutdown releases the exporters of the table in force; call it once no
+// consumer uses t any more.
+func (t *Tenants) Shutdown(ctx context.Context) error {
+	if rs := t.cur.Load(); rs.table.Shutdown != nil {
+		return rs.table.Shutdown(ctx)
+	}
+	return nil
+}
+
 // Changed returns a channel closed by the next Swap.
 func (t *Tenants) Changed() <-chan struct{} {
 	t.mu.Lock()

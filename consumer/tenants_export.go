@@ -67,10 +67,10 @@ func unlisted(org string) error {
 }
 
 // parks reports whether a transient failure of items moves them to the
-// park: results of the durable consumer do (a replay's are nak'd, and
-// parked results are nak'd back into the park).
+// park: results of the durable consumer do once Run has bound the park (a
+// replay's are nak'd, and parked results are nak'd back into the park).
 func (c *Consumer) parks(p policy, items []item) bool {
-	return p.deadLetter && !isParked(items[0].msg)
+	return p.deadLetter && c.park.stream != nil && !isParked(items[0].msg)
 }
 
 // exportRoute exports items in one request to r's destination and settles

@@ -67,6 +67,10 @@ type Config struct {
 	ShutdownTimeout time.Duration `envconfig:"WORKER_SHUTDOWN_TIMEOUT" default:"30s" desc:"graceful shutdown bound"`
 	LogLevel        string        `envconfig:"WORKER_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 
+	// Tenants (CONTRACT §8).
+	TenantsFile string `envconfig:"WORKER_TENANTS_FILE" desc:"YAML file of per-organization export destinations; empty: every result goes to the one exporter; SIGHUP reloads it"`
+	ParkStream  string `envconfig:"WORKER_PARK_STREAM" default:"SPANFERRY_PARK" desc:"with tenants: the stream (created when missing) a failing tenant's results are parked in"`
+
 	// The OTel variables are honoured by the OTLP exporter and the resource
 	// detector themselves; they are listed here so that `worker -h` shows
 	// them and the worker can pick its default exporter.
@@ -147,6 +151,9 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("WORKER_SHUTDOWN_TIMEOUT", "must be positive")
 	}
+	if c.TenantsFile != "" && c.ParkStream == "" {
+		bad("WORKER_PARK_STREAM", "required with WORKER_TENANTS_FILE")
+	}
 	if (c.NATSTLSCert == "") != (c.NATSTLSKey == "") {
 		bad("NATS_TLS_CERT", "NATS_TLS_CERT and NATS_TLS_KEY go together")
 	}
@@ -188,5 +195,6 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("otlp_headers", set(c.OTLPHeaders)),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("data_dir", c.DataDir),
+		slog.String("tenants_file", c.TenantsFile),
 	)
 }
