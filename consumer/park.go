@@ -53,6 +53,10 @@ const parkDuplicates = 10 * time.Minute
 // parkFetchWait is the longest a park loop waits for parked results.
 const parkFetchWait = time.Second
 
+// parkPollInterval is how often a park loop reads its consumer's state for
+// spanferry_tenant_parked.
+const parkPollInterval = 5 * time.Second
+
 // parking is the consumer's park: its stream, and one loop per tenant.
 type parking struct {
 	stream   jetstream.Stream
@@ -231,10 +235,19 @@ func (c *Consumer) parkLoop(ctx context.Context, name string) {
 		}
 	}
 	failures := 0
+	var polled time.Time
 	for {
 		rs, release := c.tenants.acquire()
 		r := rs.route(name)
 		release()
+		// Labels are the configured tenants' only: a tenant no longer
+		// listed drains under default's route without a gauge of its own.
+		if time.Since(polled) >= parkPollInterval && r.name == name {
+			polled = time.Now()
+			if info, err := cons.Info(ctx); err == nil {
+				c.tenants.metrics.Pending.WithLabelValues(name).Set(float64(info.NumPending + uint64(info.NumAckPending)))
+			}
+		}
 		if r.gate.wait(ctx) != nil {
 			return
 		}
@@ -335,7 +348,9 @@ func (c *Consumer) parkMsg(name string, it item) (*nats.Msg, error) {
 		pm.Header.Set(headerParkMsgID, id)
 	}
 	seq := strconv.FormatUint(meta.Sequence.Stream, 10)
-	pm.Header.Set(jetstream.MsgIDHeader, meta.Stream+":"+seq)
+	// The stored time tells apart the same sequence of a stream deleted
+	// and created again; a redelivery has the same.
+	pm.Header.Set(jetstream.MsgIDHeader, meta.Stream+":"+seq+":"+strconv.FormatInt(meta.Timestamp.UnixNano(), 10))
 	pm.Header.Set(HeaderSubject, it.msg.Subject())
 	pm.Header.Set(HeaderStream, meta.Stream)
 	pm.Header.Set(HeaderStreamSeq, seq)

@@ -235,6 +235,7 @@ type TenantMetrics struct {
 	Failures *prometheus.CounterVec // spanferry_tenant_export_failures_total
 	Backoff  *prometheus.GaugeVec   // spanferry_tenant_backoff
 	Parked   *prometheus.CounterVec // spanferry_tenant_parked_total
+	Pending  *prometheus.GaugeVec   // spanferry_tenant_parked
 }
 
 // NewTenantMetrics creates the metrics and registers them with reg (nil:
@@ -253,9 +254,12 @@ func NewTenantMetrics(reg prometheus.Registerer) *TenantMetrics {
 		Parked: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "spanferry_tenant_parked_total", Help: "Results moved to the park stream while their tenant's destination failed.",
 		}, []string{"tenant"}),
+		Pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "spanferry_tenant_parked", Help: "Results waiting in the park for their tenant's destination (read every 5s).",
+		}, []string{"tenant"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Spans, m.Failures, m.Backoff, m.Parked)
+		reg.MustRegister(m.Spans, m.Failures, m.Backoff, m.Parked, m.Pending)
 	}
 	return m
 }
@@ -265,4 +269,5 @@ func (m *TenantMetrics) delete(name string) {
 	m.Failures.DeleteLabelValues(name)
 	m.Backoff.DeleteLabelValues(name)
 	m.Parked.DeleteLabelValues(name)
+	m.Pending.DeleteLabelValues(name)
 }
