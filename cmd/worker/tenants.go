@@ -16,12 +16,7 @@ import (
 
 // consumerOptions are the consumer's options beyond the configuration's:
 // the tenants' routing when WORKER_TENANTS_FILE is set.
-func (w *worker) consumerOptions() []consumer.Option {
-	if w.tenants == nil {
-		return nil
-	}
-	return []consumer.Option{consumer.WithTenants(w.tenants)}
-}
+func (w *worker) consumerOptions() []consumer.Option { return wiring.TenantOptions(w.tenants) }
 
 // reloadOnSIGHUP reloads the tenants file on each SIGHUP until the returned
 // function is called. A failed reload keeps the configuration in force
@@ -55,8 +50,5 @@ func (w *worker) reloadOnSIGHUP(ctx context.Context) (stop func()) {
 // never parks: a failing tenant's results are nak'd and retried.
 func replayTenants(ctx context.Context, cfg config.Config, exp sdktrace.SpanExporter, log *slog.Logger) ([]consumer.Option, error) {
 	t, err := wiring.Tenants(ctx, cfg, exp, log, nil)
-	if err != nil || t == nil {
-		return nil, err
-	}
-	return []consumer.Option{consumer.WithTenants(t)}, nil
+	return wiring.TenantOptions(t), err
 }

@@ -58,3 +58,12 @@ func tenantTable(ctx context.Context, cfg config.Config, exp sdktrace.SpanExport
 	log.Info("tenants", "config", f)
 	return table, nil
 }
+
+// TenantOptions are the consumer's options for t: routing by tenant, or
+// none when t is nil (no WORKER_TENANTS_FILE).
+func TenantOptions(t *consumer.Tenants) []consumer.Option {
+	if t == nil {
+		return nil
+	}
+	return []consumer.Option{consumer.WithTenants(t)}
+}
