@@ -16,6 +16,6 @@ func TestTenantIsolationFull(t *testing.T) {
 		{failure: "refused", outage: 30 * time.Second, replicas: 1},
 		{failure: "503", outage: 30 * time.Second, replicas: 2, kill: true},
 	} {
-		t.Run(c.failure, func(t *testing.T) { testIsolation(t, c) })
+		t.Run(c.name(), func(t *testing.T) { testIsolation(t, c) })
 	}
 }

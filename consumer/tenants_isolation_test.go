@@ -42,12 +42,16 @@ func TestTenantIsolation(t *testing.T) {
 		{failure: "refused", outage: 3 * time.Second, replicas: 1},
 		{failure: "503", outage: 4 * time.Second, replicas: 2, kill: true},
 	} {
-		name := fmt.Sprintf("%s/%dreplicas", c.failure, c.replicas)
-		if c.kill {
-			name += "/kill"
-		}
-		t.Run(name, func(t *testing.T) { testIsolation(t, c) })
+		t.Run(c.name(), func(t *testing.T) { testIsolation(t, c) })
 	}
+}
+
+func (c isolation) name() string {
+	name := fmt.Sprintf("%s/%dreplicas", c.failure, c.replicas)
+	if c.kill {
+		name += "/kill"
+	}
+	return name
 }
 
 func testIsolation(t *testing.T, c isolation) {
