@@ -41,6 +41,9 @@ type Config struct {
 	Concurrency   int           // export requests in flight at once
 	MaxAckPending int           // when the worker creates the consumer; 0 derives it
 	ParkStream    string        // with tenants: the stream a failing tenant's results are parked in
+	// TenantParkAfter: with tenants, a request unanswered this long parks
+	// its results (0: DefaultTenantParkAfter).
+	TenantParkAfter time.Duration
 }
 
 func (c Config) validate() error {

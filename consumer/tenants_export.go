@@ -87,8 +87,16 @@ func (c *Consumer) exportRoute(ctx context.Context, p policy, r *route, items []
 	}
 	actx, a := withAttempt(ctx)
 	start := time.Now()
-	err := r.exp.ExportSpans(actx, spans)
-	c.metrics.ExportTime.Observe(time.Since(start).Seconds())
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err = r.exp.ExportSpans(actx, spans)
+		c.metrics.ExportTime.Observe(time.Since(start).Seconds())
+	}()
+	if !c.awaitExport(ctx, p, r, items, done, func() { c.lateExport(r, err, a, n) }) {
+		return
+	}
 	c.metrics.BatchResults.Observe(float64(len(items)))
 
 	switch tenantVerdict(err, a) {
@@ -132,6 +140,58 @@ func (c *Consumer) exportRoute(ctx context.Context, p policy, r *route, items []
 		half := len(items) / 2
 		c.exportRoute(ctx, p, r, items[:half])
 		c.exportRoute(ctx, p, r, items[half:])
+	}
+}
+
+// DefaultTenantParkAfter is Config.TenantParkAfter's default.
+const DefaultTenantParkAfter = time.Second
+
+// awaitExport waits for the export of items to r's destination (done
+// closed). A request of the durable consumer's results still unanswered
+// after TenantParkAfter is not waited for: the destination is hanging, and
+// the batch would hold its slot (and every other tenant's next results)
+// until the exporter's timeout. The tenant is backed off and the results
+// parked at once; late runs when the abandoned request ends. It reports
+// whether the export ended in time.
+func (c *Consumer) awaitExport(ctx context.Context, p policy, r *route, items []item, done <-chan struct{}, late func()) bool {
+	if !c.parks(p, items) {
+		<-done
+		return true
+	}
+	after := c.cfg.TenantParkAfter
+	if after <= 0 {
+		after = DefaultTenantParkAfter
+	}
+	t := time.NewTimer(after)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+	}
+	r.failures.Inc()
+	r.gate.fail(0)
+	r.backoff.Set(1)
+	if r.shouldLog() {
+		c.log.Warn("tenant's destination does not answer; its results are parked and retried with backoff",
+			"tenant", r.name, "waited", after.String(), "results", len(items))
+	}
+	c.parkItems(ctx, p, r, items)
+	go func() {
+		<-done
+		late()
+	}()
+	return false
+}
+
+// lateExport accounts for a request awaitExport stopped waiting for. Its
+// results are parked already: if it succeeded after all, they are exported
+// twice (at least once, with the same span ids). The tenant's backoff is
+// the park loop's to end.
+func (c *Consumer) lateExport(r *route, err error, a *attempt, spans int) {
+	if tenantVerdict(err, a) == exported {
+		r.spans.Add(float64(spans))
+		c.metrics.SpansOut.Add(float64(spans))
 	}
 }
 

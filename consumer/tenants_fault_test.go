@@ -14,6 +14,7 @@ func TestTenantIsolationFull(t *testing.T) {
 		{failure: "503", outage: 30 * time.Second, replicas: 1},
 		{failure: "401", outage: 30 * time.Second, replicas: 1},
 		{failure: "refused", outage: 30 * time.Second, replicas: 1},
+		{failure: "hang", outage: 30 * time.Second, replicas: 1},
 		{failure: "503", outage: 30 * time.Second, replicas: 2, kill: true},
 	} {
 		t.Run(c.name(), func(t *testing.T) { testIsolation(t, c) })

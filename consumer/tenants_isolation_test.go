@@ -18,7 +18,7 @@ import (
 
 // isolation is one outage of tenant B's destination while A and B publish.
 type isolation struct {
-	failure  string        // "503", "401" or "refused"
+	failure  string        // "503", "401", "refused" or "hang" (no answer until recovery)
 	outage   time.Duration // how long B fails while both publish
 	replicas int           // consumers sharing the durable consumer and the park
 	kill     bool          // kill one replica halfway through the outage
@@ -40,6 +40,7 @@ func TestTenantIsolation(t *testing.T) {
 		{failure: "503", outage: 3 * time.Second, replicas: 1},
 		{failure: "401", outage: 3 * time.Second, replicas: 1},
 		{failure: "refused", outage: 3 * time.Second, replicas: 1},
+		{failure: "hang", outage: 3 * time.Second, replicas: 1},
 		{failure: "503", outage: 4 * time.Second, replicas: 2, kill: true},
 	} {
 		t.Run(c.name(), func(t *testing.T) { testIsolation(t, c) })
@@ -55,8 +56,13 @@ func (c isolation) name() string {
 }
 
 func testIsolation(t *testing.T, c isolation) {
-	e := newTenantEnv(t, []string{"A", "B"}, false, tenantConfig(isolationMaxAckPending))
+	cfg := tenantConfig(isolationMaxAckPending)
+	if c.failure == "hang" {
+		cfg.TenantParkAfter = consumer.DefaultTenantParkAfter
+	}
+	e := newTenantEnv(t, []string{"A", "B"}, false, cfg)
 	a, b := e.recv["A"], e.recv["B"]
+	release := make(chan struct{})
 
 	// When each of A's results reached its receiver.
 	var mu sync.Mutex
@@ -87,6 +93,11 @@ func testIsolation(t *testing.T, c isolation) {
 		if err := b.Stop(); err != nil {
 			t.Fatal(err)
 		}
+	case "hang":
+		b.SetBehavior(func(*coltracepb.ExportTraceServiceRequest) otlptest.Response {
+			<-release
+			return otlptest.Response{Status: 503}
+		})
 	}
 
 	var replicas []*replica
@@ -147,6 +158,9 @@ func testIsolation(t *testing.T, c isolation) {
 		if err := b.Restart(); err != nil {
 			t.Fatal(err)
 		}
+	case "hang":
+		b.SetBehavior(nil)
+		close(release)
 	default:
 		b.SetBehavior(nil)
 	}
@@ -188,7 +202,7 @@ func testIsolation(t *testing.T, c isolation) {
 		t.Errorf("the durable consumer's ack-pending set reached %d, its MaxAckPending", maxAckPending)
 	}
 	// Backoff: a few attempts per second, not one per result.
-	if limit := int(c.outage.Seconds())*5*c.replicas + 10; c.failure != "refused" && outageRequests > limit {
+	if limit := int(c.outage.Seconds())*5*c.replicas + 10; outageRequests > limit {
 		t.Errorf("B's receiver got %d requests during a %v outage, want at most %d", outageRequests, c.outage, limit)
 	}
 	if got := testutil.ToFloat64(e.tm.Backoff.WithLabelValues("B")); got != 0 {

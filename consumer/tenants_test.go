@@ -68,6 +68,9 @@ func tenantConfig(maxAckPending int) consumer.Config {
 		CreateStream: true, DLQSubject: "workflows.dlq", DLQStream: "WORKFLOW_DLQ",
 		BatchSize: 50, BatchWait: 20 * time.Millisecond, AckWait: 3 * time.Second, Concurrency: 2,
 		MaxAckPending: maxAckPending,
+		// Longer than a healthy export takes on a busy machine under
+		// -race: only the test of a hanging destination relies on it.
+		TenantParkAfter: 5 * time.Second,
 	}
 }
 

@@ -68,8 +68,9 @@ type Config struct {
 	LogLevel        string        `envconfig:"WORKER_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 
 	// Tenants (CONTRACT §8).
-	TenantsFile string `envconfig:"WORKER_TENANTS_FILE" desc:"YAML file of per-organization export destinations; empty: every result goes to the one exporter; SIGHUP reloads it"`
-	ParkStream  string `envconfig:"WORKER_PARK_STREAM" default:"SPANFERRY_PARK" desc:"with tenants: the stream (created when missing) a failing tenant's results are parked in"`
+	TenantsFile     string        `envconfig:"WORKER_TENANTS_FILE" desc:"YAML file of per-organization export destinations; empty: every result goes to the one exporter; SIGHUP reloads it"`
+	ParkStream      string        `envconfig:"WORKER_PARK_STREAM" default:"SPANFERRY_PARK" desc:"with tenants: the stream (created when missing) a failing tenant's results are parked in"`
+	TenantParkAfter time.Duration `envconfig:"WORKER_TENANT_PARK_AFTER" default:"1s" desc:"with tenants: a tenant's export request unanswered this long parks its results and backs the tenant off"`
 
 	// The OTel variables are honoured by the OTLP exporter and the resource
 	// detector themselves; they are listed here so that `worker -h` shows
@@ -153,6 +154,9 @@ func (c Config) Validate() error {
 	}
 	if c.TenantsFile != "" && c.ParkStream == "" {
 		bad("WORKER_PARK_STREAM", "required with WORKER_TENANTS_FILE")
+	}
+	if c.TenantParkAfter <= 0 {
+		bad("WORKER_TENANT_PARK_AFTER", "must be positive, got %s", c.TenantParkAfter)
 	}
 	if (c.NATSTLSCert == "") != (c.NATSTLSKey == "") {
 		bad("NATS_TLS_CERT", "NATS_TLS_CERT and NATS_TLS_KEY go together")

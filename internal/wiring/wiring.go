@@ -88,6 +88,8 @@ func Consumer(cfg config.Config, js jetstream.JetStream, maxPayload int64, exp s
 		Concurrency:   cfg.ExportConcurrency,
 		MaxAckPending: cfg.MaxAckPending,
 		ParkStream:    cfg.ParkStream,
+		// With tenants: a hanging destination parks its results.
+		TenantParkAfter: cfg.TenantParkAfter,
 	}, append([]consumer.Option{consumer.WithLogger(log), consumer.WithMetrics(metrics)}, opts...)...)
 }
 
