@@ -119,6 +119,7 @@ func subjectToken(name string) string {
 // CreateStream says.
 func (c *Consumer) bindPark(ctx context.Context) error {
 	if c.tenants == nil {
+		c.warnStranded(ctx)
 		return nil
 	}
 	results, err := c.js.Stream(ctx, c.cfg.Stream)
@@ -146,6 +147,27 @@ func (c *Consumer) bindPark(ctx context.Context) error {
 	}
 	c.park.stream = stream
 	return nil
+}
+
+// warnStranded warns, without tenants, of results parked by an earlier
+// run with tenants: nothing exports them until tenants are configured
+// again.
+func (c *Consumer) warnStranded(ctx context.Context) {
+	stream, err := c.js.Stream(ctx, c.parkStreamName())
+	if err != nil {
+		return
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(c.parkPrefix()+".>"))
+	if err != nil {
+		return
+	}
+	var n uint64
+	for _, count := range info.State.Subjects {
+		n += count
+	}
+	if n > 0 {
+		c.log.Warn("results are parked from a run with WORKER_TENANTS_FILE; set it again to export them", "stream", stream.CachedInfo().Config.Name, "parked", n)
+	}
 }
 
 // runParking starts a park loop for every tenant of the table, for every

@@ -3,7 +3,9 @@ package consumer
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,5 +144,31 @@ func TestSubjectToken(t *testing.T) {
 		if got := subjectToken(name); got != want {
 			t.Errorf("subjectToken(%q) = %q, want %q", name, got, want)
 		}
+	}
+}
+
+// TestStrandedParkIsReported checks that a worker without tenants warns
+// of results parked by an earlier run with them.
+func TestStrandedParkIsReported(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx := context.Background()
+	if _, err := srv.JS.CreateStream(ctx, jetstream.StreamConfig{Name: DefaultParkStream, Subjects: []string{"spanferry.park.>"}, Retention: jetstream.WorkQueuePolicy}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.JS.Publish(ctx, "spanferry.park.spanferry.t.acme", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	m, _ := mapping.New()
+	c, err := New(srv.JS, m, nil, Config{Stream: "S", Durable: "spanferry", DLQSubject: "d", BatchSize: 1, BatchWait: time.Millisecond, AckWait: time.Second, Concurrency: 1},
+		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.bindPark(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "parked=1") {
+		t.Errorf("no warning of the parked result: %q", logs.String())
 	}
 }
