@@ -40,6 +40,10 @@ type Config struct {
 	AckWait       time.Duration // the consumer's AckWait, when the worker creates it
 	Concurrency   int           // export requests in flight at once
 	MaxAckPending int           // when the worker creates the consumer; 0 derives it
+	ParkStream    string        // with tenants: the stream a failing tenant's results are parked in
+	// TenantParkAfter: with tenants, a request unanswered this long parks
+	// its results (0: DefaultTenantParkAfter).
+	TenantParkAfter time.Duration
 }
 
 func (c Config) validate() error {
@@ -78,6 +82,8 @@ type Consumer struct {
 	metrics *Metrics
 	gate    gate
 	ready   atomic.Bool
+	tenants *Tenants
+	park    parking
 }
 
 // Option configures a Consumer.
@@ -174,7 +180,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	for {
 		var err error
 		if cons, err = c.bind(ctx); err == nil {
-			break
+			if err = c.bindPark(ctx); err == nil {
+				break
+			}
 		}
 		c.log.Error("cannot bind to the durable consumer; retrying", "err", err)
 		c.gate.fail(0)
@@ -186,6 +194,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.ready.Store(true)
 	c.log.Info("consuming", "stream", c.cfg.Stream, "durable", c.cfg.Durable, "batch_size", c.cfg.BatchSize, "concurrency", c.cfg.Concurrency)
 	go c.watchPending(ctx, cons)
+	defer c.runParking(ctx)()
 	c.consume(ctx, cons, policy{deadLetter: true}, nil)
 	return nil
 }
@@ -284,10 +293,12 @@ type policy struct {
 	observe func(msg jetstream.Msg, outcome string)
 }
 
-// item is one result of a batch: its message and its spans.
+// item is one result of a batch: its message, its spans and its tenant
+// (the result's organization).
 type item struct {
 	msg   jetstream.Msg
 	spans []sdktrace.ReadOnlySpan
+	org   string
 }
 
 // handle maps every message of a batch, dead-letters the ones that can
@@ -303,35 +314,39 @@ func (c *Consumer) handle(ctx context.Context, p policy, msgs []jetstream.Msg) {
 
 	items := make([]item, 0, len(msgs))
 	for _, msg := range msgs {
-		spans, err := c.mapOne(msg)
+		spans, org, err := c.mapOne(msg)
 		if err != nil {
 			c.deadLetter(ctx, p, msg, err)
 			continue
 		}
-		items = append(items, item{msg: msg, spans: spans})
+		items = append(items, item{msg: msg, spans: spans, org: org})
+	}
+	if c.tenants != nil {
+		c.deliverTenants(ctx, p, items)
+		return
 	}
 	c.deliver(ctx, p, items)
 }
 
-func (c *Consumer) mapOne(msg jetstream.Msg) ([]sdktrace.ReadOnlySpan, error) {
+func (c *Consumer) mapOne(msg jetstream.Msg) ([]sdktrace.ReadOnlySpan, string, error) {
 	src := mapping.Source{Traceparent: msg.Headers().Get("traceparent")}
 	if meta, err := msg.Metadata(); err == nil {
 		src.Stored = meta.Timestamp
 	}
 	d, err := c.mapper.Decode(msg.Data(), src)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	col, err := c.mapper.NewCollector(d, nil)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	st, err := c.mapper.Map(col, d)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	c.metrics.Truncations.Add(float64(st.Truncations))
-	return col.Take(), nil
+	return col.Take(), d.Result.Organization, nil
 }
 
 // deliver exports items in one request and settles them. A request the

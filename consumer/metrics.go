@@ -25,6 +25,10 @@ const (
 	// OutcomeSkipped is a replay's: a result that can never succeed,
 	// acknowledged without a dead letter (it got one when first consumed).
 	OutcomeSkipped = "skipped"
+	// OutcomeParked is a delivery moved to the park stream while its
+	// tenant's destination failed (CONTRACT §8); the parked copy's export
+	// counts as acked.
+	OutcomeParked = "parked"
 )
 
 // NewMetrics creates the metrics and registers them with reg (nil: not

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -56,6 +57,9 @@ func (b *broker) close() {
 // results are published under.
 type stream struct {
 	name, subject string
+	// orgs, when set, are the results' organizations in turn (the
+	// template's is acme): the tenants section's mixed batches.
+	orgs []string
 }
 
 // createStream creates a stream as the worker would (FILE storage, a
@@ -97,6 +101,9 @@ func (p *publisher) publish() error {
 			jetstream.MsgIDHeader: []string{id},
 			headerPublished:       []string{strconv.FormatInt(now.UnixNano(), 10)},
 		},
+	}
+	if len(p.s.orgs) > 0 {
+		msg.Data = bytes.Replace(msg.Data, []byte(`"organization":"acme"`), []byte(`"organization":"`+p.s.orgs[(p.next-1)%len(p.s.orgs)]+`"`), 1)
 	}
 	p.buf = msg.Data
 	// A server busy writing a large backlog to disk can take a while to

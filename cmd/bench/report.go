@@ -25,6 +25,7 @@ type report struct {
 	Sizes   [][2]result // per size: raw, worker
 	Paced   []result
 	Backlog *result
+	Tenants *tenantsFigures
 }
 
 type machine struct {
@@ -246,6 +247,10 @@ func (r *report) markdown() string {
 			w.child.Elapsed, thousands(w.rate()), w.per10k(w.child.CPU), mib(w.child.MaxRSS), mib(int64(w.child.PeakHeap)))
 	}
 
+	if r.Tenants != nil {
+		b.WriteString(r.Tenants.markdown())
+	}
+
 	p("### Targets\n\n| target | measured | |\n|---|---|---|\n")
 	check := func(name, measured string, ok bool) {
 		mark := "not met"
@@ -267,6 +272,12 @@ func (r *report) markdown() string {
 	if r.Backlog != nil {
 		check(fmt.Sprintf("peak RSS < 150 MB draining %s results", thousands(float64(r.Backlog.n))),
 			fmt.Sprintf("%.0f MB", float64(r.Backlog.child.MaxRSS)/1e6), r.Backlog.child.MaxRSS < 150e6)
+	}
+	if t := r.Tenants; t != nil {
+		over := t.overhead()
+		check("worker CPU per result with 3 tenants ≤ 1.10 × without", fmt.Sprintf("%.2f ×", over), over <= 1.10)
+		down := t.Latency[1]
+		check("tenant A's p99 publish→export < 2 s while tenant B is down", fmt.Sprintf("%.1f ms", down.recv.P99), down.recv.P99 < 2000)
 	}
 	for _, run := range r.Paced {
 		if run.role == roleWorker {

@@ -166,7 +166,11 @@ func startWorker(ctx context.Context, cfg config.Config, nc *nats.Conn, js jetst
 	if err != nil {
 		return nil, err
 	}
-	cons, err := wiring.Consumer(cfg, js, nc.MaxPayload(), exp, log, consumer.NewMetrics(nil))
+	tenants, err := wiring.Tenants(ctx, cfg, exp, log, nil)
+	if err != nil {
+		return nil, err
+	}
+	cons, err := wiring.Consumer(cfg, js, nc.MaxPayload(), exp, log, consumer.NewMetrics(nil), wiring.TenantOptions(tenants)...)
 	if err != nil {
 		return nil, err
 	}

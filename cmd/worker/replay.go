@@ -92,7 +92,11 @@ NATS_URL unset means the embedded server of a local worker.
 	if err != nil {
 		return fmt.Errorf("replay: jetstream: %w", err)
 	}
-	cons, err := wiring.Consumer(cfg, js, nc.MaxPayload(), exp, log, consumer.NewMetrics(nil))
+	tenantOpts, err := replayTenants(ctx, cfg, exp, log)
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	cons, err := wiring.Consumer(cfg, js, nc.MaxPayload(), exp, log, consumer.NewMetrics(nil), tenantOpts...)
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}

@@ -56,6 +56,7 @@ type worker struct {
 	exp      sdktrace.SpanExporter
 	cons     *consumer.Consumer
 	metrics  *consumer.Metrics
+	tenants  *consumer.Tenants // nil without WORKER_TENANTS_FILE
 	http     *http.Server
 	httpLn   net.Listener
 	stopping atomic.Bool
@@ -110,7 +111,10 @@ func startWorker(ctx context.Context, cfg config.Config, log *slog.Logger, stdou
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if w.cons, err = wiring.Consumer(cfg, js, w.nc.MaxPayload(), w.exp, log, w.metrics); err != nil {
+	if w.tenants, err = wiring.Tenants(ctx, cfg, w.exp, log, reg); err != nil {
+		return nil, err
+	}
+	if w.cons, err = wiring.Consumer(cfg, js, w.nc.MaxPayload(), w.exp, log, w.metrics, w.consumerOptions()...); err != nil {
 		return nil, err
 	}
 	reg.MustRegister(w.readyMetric())
@@ -136,6 +140,7 @@ func (w *worker) run(ctx context.Context) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- w.cons.Run(ctx) }()
+	defer w.reloadOnSIGHUP(ctx)()
 
 	var runErr error
 	select {
@@ -180,6 +185,9 @@ func (w *worker) close(ctx context.Context) {
 		if err := w.exp.Shutdown(ctx); err != nil {
 			w.log.Warn("exporter shutdown", "err", err)
 		}
+	}
+	if w.tenants != nil {
+		_ = w.tenants.Shutdown(ctx)
 	}
 	if w.nc != nil {
 		if w.nc.IsConnected() {

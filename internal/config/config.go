@@ -76,6 +76,10 @@ type Config struct {
 
 	// Log format (#16): people read a terminal, machines read the rest.
 	LogFormat string `envconfig:"WORKER_LOG_FORMAT" default:"auto" desc:"auto (text on a terminal, JSON otherwise), text or json"`
+	// Tenants (CONTRACT §8).
+	TenantsFile     string        `envconfig:"WORKER_TENANTS_FILE" desc:"YAML file of per-organization export destinations; empty: every result goes to the one exporter; SIGHUP reloads it"`
+	ParkStream      string        `envconfig:"WORKER_PARK_STREAM" default:"SPANFERRY_PARK" desc:"with tenants: the stream (created when missing) a failing tenant's results are parked in"`
+	TenantParkAfter time.Duration `envconfig:"WORKER_TENANT_PARK_AFTER" default:"1s" desc:"with tenants: a tenant's export request unanswered this long parks its results and backs the tenant off"`
 
 	// The OTel variables are honoured by the OTLP exporter and the resource
 	// detector themselves; they are listed here so that `worker -h` shows
@@ -167,6 +171,12 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("WORKER_SHUTDOWN_TIMEOUT", "must be positive")
 	}
+	if c.TenantsFile != "" && c.ParkStream == "" {
+		bad("WORKER_PARK_STREAM", "required with WORKER_TENANTS_FILE")
+	}
+	if c.TenantParkAfter <= 0 {
+		bad("WORKER_TENANT_PARK_AFTER", "must be positive, got %s", c.TenantParkAfter)
+	}
 	if (c.NATSTLSCert == "") != (c.NATSTLSKey == "") {
 		bad("NATS_TLS_CERT", "NATS_TLS_CERT and NATS_TLS_KEY go together")
 	}
@@ -217,5 +227,6 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("otlp_tls", set(c.OTLPCertificate) || set(c.OTLPTracesCertificate) || set(c.OTLPClientCertificate) || set(c.OTLPTracesClientCertificate)),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("data_dir", c.DataDir),
+		slog.String("tenants_file", c.TenantsFile),
 	)
 }

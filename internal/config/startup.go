@@ -71,6 +71,7 @@ func (c Config) validateStartup() []error {
 	}
 	for _, n := range []struct{ name, value string }{
 		{"WORKER_STREAM", c.Stream}, {"WORKER_DLQ_STREAM", c.DLQStream}, {"WORKER_DURABLE", c.Durable},
+		{"WORKER_PARK_STREAM", c.ParkStream},
 	} {
 		if err := checkJetStreamName(n.value); err != nil {
 			bad(n.name, err)

@@ -44,6 +44,7 @@ func TestLoadRefusesSettingsThatCannotWork(t *testing.T) {
 		{map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%zz"}, "OTEL_EXPORTER_OTLP_HEADERS"},
 		{map[string]string{"WORKER_STREAM": "workflow.results"}, "WORKER_STREAM"},
 		{map[string]string{"WORKER_DLQ_STREAM": "DLQ *"}, "WORKER_DLQ_STREAM"},
+		{map[string]string{"WORKER_PARK_STREAM": "PARK.X"}, "WORKER_PARK_STREAM"},
 		{map[string]string{"WORKER_DURABLE": "a/b"}, "WORKER_DURABLE"},
 		{map[string]string{"WORKER_SUBJECTS": "workflows..results"}, "WORKER_SUBJECTS"},
 		{map[string]string{"WORKER_SUBJECTS": "workflows.>.results"}, "WORKER_SUBJECTS"},

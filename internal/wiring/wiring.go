@@ -65,8 +65,9 @@ func Mapper(cfg config.Config, opts ...mapping.Option) (*mapping.Mapper, error) 
 
 // Consumer builds the consumer of run and replay on js: the mapping with
 // its limits (WORKER_MAX_MESSAGE_BYTES=0 is the server's maxPayload, as
-// CONTRACT §2 says), the stream settings and the batching of cfg.
-func Consumer(cfg config.Config, js jetstream.JetStream, maxPayload int64, exp sdktrace.SpanExporter, log *slog.Logger, metrics *consumer.Metrics) (*consumer.Consumer, error) {
+// CONTRACT §2 says), the stream settings and the batching of cfg; opts
+// add to them (consumer.WithTenants).
+func Consumer(cfg config.Config, js jetstream.JetStream, maxPayload int64, exp sdktrace.SpanExporter, log *slog.Logger, metrics *consumer.Metrics, opts ...consumer.Option) (*consumer.Consumer, error) {
 	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = int(maxPayload)
 	}
@@ -86,7 +87,10 @@ func Consumer(cfg config.Config, js jetstream.JetStream, maxPayload int64, exp s
 		AckWait:       cfg.AckWait,
 		Concurrency:   cfg.ExportConcurrency,
 		MaxAckPending: cfg.MaxAckPending,
-	}, consumer.WithLogger(log), consumer.WithMetrics(metrics))
+		ParkStream:    cfg.ParkStream,
+		// With tenants: a hanging destination parks its results.
+		TenantParkAfter: cfg.TenantParkAfter,
+	}, append([]consumer.Option{consumer.WithLogger(log), consumer.WithMetrics(metrics)}, opts...)...)
 }
 
 // Exporter builds the exporter WORKER_EXPORTER names; stdout is where the
