@@ -1,0 +1,112 @@
+package mapping
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestPrefilterLiterals(t *testing.T) {
+	for pattern, want := range map[string]string{
+		`[a-z]+@example\.com`:  `["@example.com"]`,
+		`(?i)\b(bearer)\s+x`:   `[BEARER/i]`,
+		`sk-[a-z]{20}|AKIA\d+`: `["sk-" "AKIA"]`,
+		`(ab)+c{2,}`:           `["ab"]`,
+		`a*b?`:                 `[]`,
+		`x|[0-9]+`:             `[]`,
+		`(?i)key`:              `[]`, // (?i)k also matches the Kelvin sign
+		`é+`:                   `["é"]`,
+	} {
+		p := newPrefilter(pattern, nil)
+		got := "["
+		for i, l := range p.any {
+			if i > 0 {
+				got += " "
+			}
+			if l.fold {
+				got += string(l.s) + "/i"
+			} else {
+				got += fmt.Sprintf("%q", l.s)
+			}
+		}
+		if got += "]"; got != want {
+			t.Errorf("%s: literals %s, want %s", pattern, got, want)
+		}
+	}
+}
+
+// prefilterPatterns are the presets and patterns that reach every branch
+// of required.
+var prefilterPatterns = []string{
+	`[a-z]+@[a-z]+\.(?:com|org)`, `(?i)bearer\s+\w{3,}`, `(ab|cd)+e{1,3}`, `(?i)ÉTÉ|x{2}`, `\bfoo\b|bar(baz)?`,
+}
+
+func prefilterRules(t testing.TB) []compiledRule {
+	var rules []RedactRule
+	for _, name := range RedactPresets() {
+		r, _ := RedactPreset(name)
+		rules = append(rules, r)
+	}
+	for i, p := range prefilterPatterns {
+		rules = append(rules, RedactRule{Name: fmt.Sprint("p", i), Pattern: p, Replace: "<$0>"})
+	}
+	r, err := NewRedactor(rules...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.rules
+}
+
+// FuzzPrefilter checks each rule, prefilter and all, against the library's
+// path: regexp.ReplaceAll (with the rule's check as ReplaceAllFunc does it).
+func FuzzPrefilter(f *testing.F) {
+	for _, s := range []string{
+		"ann@example.com", "Bearer abcdefghijklmnopqrstu", "BEARER  xyz", "4111 1111 1111 1111", "sk-abcdefghijklmnopqrstuvwxyz",
+		"ababee", "été ÉTÉ", "foo bar barbaz", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijklmnop", "\u212a",
+	} {
+		f.Add(s)
+	}
+	rules := prefilterRules(f)
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) {
+			return // the mapping repairs every text before redacting it
+		}
+		for i := range rules {
+			c := &rules[i]
+			got, n := c.apply([]byte(s))
+			var want []byte
+			if c.check == nil {
+				want = c.re.ReplaceAll([]byte(s), c.replace)
+			} else {
+				want = c.re.ReplaceAllFunc([]byte(s), func(m []byte) []byte {
+					if c.check(m) {
+						return c.replace
+					}
+					return m
+				})
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("rule %s on %q: %q, regexp gives %q", c.name, s, got, want)
+			}
+			if n == 0 && !bytes.Equal(want, []byte(s)) {
+				t.Fatalf("rule %s on %q: no replacement counted", c.name, s)
+			}
+		}
+	})
+}
+
+// TestPrefilterIsSound runs the fuzz seeds and a few texts that each pass
+// one prefilter only, so that go test alone checks that no prefilter
+// rejects a text its pattern matches.
+func TestPrefilterIsSound(t *testing.T) {
+	rules := prefilterRules(t)
+	for _, s := range []string{"x@y.org", "bEaReR\tabc", "cdcdeee", "été", "xx", "a foo", "barbaz", "1234567890123"} {
+		for i := range rules {
+			c := &rules[i]
+			if c.re.Match([]byte(s)) && !c.pre.pass([]byte(s)) {
+				t.Errorf("rule %s: the prefilter rejects %q, which the pattern matches", c.name, s)
+			}
+		}
+	}
+}

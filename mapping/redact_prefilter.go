@@ -1,0 +1,167 @@
+package mapping
+
+import (
+	"bytes"
+	"regexp/syntax"
+	"unicode/utf8"
+)
+
+// A prefilter rejects, cheaply, text that a rule's pattern cannot match, so
+// that most content strings cost a few substring searches per rule rather
+// than a run of the regexp engine (Go's regexp uses a literal prefix only
+// when the whole pattern starts with one, and runs its backtracker or NFA
+// over every other text). It is sound: it passes every text the pattern
+// can match. redact_internal_test.go checks it against the plain regexp.
+type prefilter struct {
+	// any lists literals of which the text must hold one; empty: no
+	// requirement.
+	any  []literal
+	need func([]byte) bool // a preset's own requirement, or nil
+}
+
+type literal struct {
+	s    []byte
+	fold bool // ASCII case-insensitive
+}
+
+// pass reports whether the pattern may match b.
+func (p *prefilter) pass(b []byte) bool {
+	if p.need != nil && !p.need(b) {
+		return false
+	}
+	if len(p.any) == 0 {
+		return true
+	}
+	for _, l := range p.any {
+		if l.fold {
+			if indexFold(b, l.s) >= 0 {
+				return true
+			}
+		} else if bytes.Contains(b, l.s) {
+			return true
+		}
+	}
+	return false
+}
+
+// newPrefilter derives the literals every match of pattern contains. A
+// pattern it cannot reason about gets no requirement.
+func newPrefilter(pattern string, need func([]byte) bool) prefilter {
+	p := prefilter{need: need}
+	re, err := syntax.Parse(pattern, syntax.Perl) // as regexp.Compile parses
+	if err != nil {
+		return p
+	}
+	if lits, ok := required(re); ok {
+		p.any = lits
+	}
+	return p
+}
+
+// required returns literals of which every match of re contains one, and
+// false when there are none to say.
+func required(re *syntax.Regexp) ([]literal, bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		s := []byte(string(re.Rune))
+		fold := re.Flags&syntax.FoldCase != 0
+		if fold {
+			for _, r := range re.Rune {
+				// Beyond ASCII, and k and s, which (?i) also matches
+				// to the Kelvin sign and the long s: not worth it here.
+				if r >= utf8.RuneSelf || lower(byte(r)) == 'k' || lower(byte(r)) == 's' {
+					return nil, false
+				}
+			}
+		}
+		return []literal{{s: s, fold: fold}}, len(s) > 0
+	case syntax.OpCapture, syntax.OpPlus:
+		return required(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return required(re.Sub[0])
+		}
+	case syntax.OpConcat:
+		// Every part must match: the best part's literals will do.
+		var best []literal
+		for _, sub := range re.Sub {
+			if lits, ok := required(sub); ok && better(lits, best) {
+				best = lits
+			}
+		}
+		return best, best != nil
+	case syntax.OpAlternate:
+		// One branch must match: the text holds a literal of one of them.
+		var all []literal
+		for _, sub := range re.Sub {
+			lits, ok := required(sub)
+			if !ok {
+				return nil, false
+			}
+			all = append(all, lits...)
+		}
+		return all, len(all) > 0
+	}
+	return nil, false
+}
+
+// better reports whether a is a stronger requirement than b: its shortest
+// literal is longer, or as long with fewer literals.
+func better(a, b []literal) bool {
+	if b == nil {
+		return true
+	}
+	ma, mb := shortest(a), shortest(b)
+	return ma > mb || ma == mb && len(a) < len(b)
+}
+
+func shortest(lits []literal) int {
+	n := -1
+	for _, l := range lits {
+		if n < 0 || len(l.s) < n {
+			n = len(l.s)
+		}
+	}
+	return n
+}
+
+// indexFold is bytes.Index with ASCII letters matched in either case.
+func indexFold(b, lit []byte) int {
+	for i := 0; i+len(lit) <= len(b); i++ {
+		if asciiEqualFold(b[i:i+len(lit)], lit) {
+			return i
+		}
+	}
+	return -1
+}
+
+func asciiEqualFold(a, b []byte) bool {
+	for i := range a {
+		if lower(a[i]) != lower(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// atLeastDigits returns a requirement of n ASCII digits.
+func atLeastDigits(n int) func([]byte) bool {
+	return func(b []byte) bool {
+		k := n
+		for _, c := range b {
+			if '0' <= c && c <= '9' {
+				if k--; k == 0 {
+					return true
+				}
+			}
+		}
+		return false
+	}
+}
