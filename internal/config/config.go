@@ -17,6 +17,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/spanferry/spanferry/internal/redact"
+	"github.com/spanferry/spanferry/internal/redactfile"
 )
 
 // Exporter names accepted by WORKER_EXPORTER.
@@ -66,6 +67,10 @@ type Config struct {
 	Exporter        string        `envconfig:"WORKER_EXPORTER" desc:"otlp, file (OTLP/JSON lines in WORKER_DATA_DIR/traces.jsonl) or stdout; default otlp when an OTLP endpoint is set, else file"`
 	ShutdownTimeout time.Duration `envconfig:"WORKER_SHUTDOWN_TIMEOUT" default:"30s" desc:"graceful shutdown bound"`
 	LogLevel        string        `envconfig:"WORKER_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+
+	// Content controls (CONTRACT §9).
+	CaptureContent bool   `envconfig:"WORKER_CAPTURE_CONTENT" default:"true" desc:"false: no span carries traceloop.entity.input or traceloop.entity.output"`
+	RedactFile     string `envconfig:"WORKER_REDACT_FILE" desc:"YAML file of redaction rules applied to input, output, error messages and string metadata before export"`
 
 	// The OTel variables are honoured by the OTLP exporter and the resource
 	// detector themselves; they are listed here so that `worker -h` shows
@@ -150,6 +155,12 @@ func (c Config) Validate() error {
 	if (c.NATSTLSCert == "") != (c.NATSTLSKey == "") {
 		bad("NATS_TLS_CERT", "NATS_TLS_CERT and NATS_TLS_KEY go together")
 	}
+	if c.RedactFile != "" {
+		// Compiled here so that a bad rule stops every command at start.
+		if _, err := redactfile.Load(c.RedactFile); err != nil {
+			bad("WORKER_REDACT_FILE", "%v", err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -188,5 +199,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("otlp_headers", set(c.OTLPHeaders)),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("data_dir", c.DataDir),
+		slog.Bool("capture_content", c.CaptureContent),
+		slog.String("redact_file", c.RedactFile),
 	)
 }

@@ -48,7 +48,8 @@ func SetGC() string {
 }
 
 // Mapper builds the mapping from the configuration: the limits, the
-// resource of OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME.
+// resource of OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, the content
+// controls (ContentOptions). opts come last, and win.
 func Mapper(cfg config.Config, opts ...mapping.Option) (*mapping.Mapper, error) {
 	res, err := resource.New(context.Background(), resource.WithFromEnv(), resource.WithTelemetrySDK())
 	if err != nil {
@@ -60,7 +61,12 @@ func Mapper(cfg config.Config, opts ...mapping.Option) (*mapping.Mapper, error) 
 		MaxDepth:        cfg.MaxDepth,
 		MaxAttrValueLen: cfg.AttrValueLimit,
 	}
-	return mapping.New(append([]mapping.Option{mapping.WithResource(res), mapping.WithLimits(limits)}, opts...)...)
+	content, err := ContentOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	base := append([]mapping.Option{mapping.WithResource(res), mapping.WithLimits(limits)}, content...)
+	return mapping.New(append(base, opts...)...)
 }
 
 // Consumer builds the consumer of run and replay on js: the mapping with
