@@ -34,6 +34,7 @@ type spec struct {
 	n      int // results to acknowledge
 	batch  int // WORKER_BATCH_SIZE; 0 keeps the worker's default
 	paced  bool
+	env    []string // more of the worker's environment
 }
 
 // result is one run's figures.
@@ -71,6 +72,7 @@ func (b *bench) runOnce(ctx context.Context, s spec) (result, error) {
 	if s.batch > 0 {
 		env = append(env, "WORKER_BATCH_SIZE="+strconv.Itoa(s.batch))
 	}
+	env = append(env, s.env...)
 	args := []string{"-expect", strconv.Itoa(s.n), "-mode", s.mode}
 	if b.opts.profileDir != "" && s.role == roleWorker {
 		base := filepath.Join(b.opts.profileDir, fmt.Sprintf("run%02d-%s", b.seq, slug(s.label)))

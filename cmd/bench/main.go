@@ -60,7 +60,7 @@ type options struct {
 	verbose    bool
 }
 
-const allSections = "hotpath,main,batches,sizes,paced,backlog"
+const allSections = "hotpath,main,batches,sizes,paced,backlog,redact"
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
@@ -84,6 +84,9 @@ of -steps steps (about 1.5 KB for 8) prefilled into a stream. Sections:
   paced    -rate results/s for -duration: publish→ack and publish→export
            latency of the worker and of raw JetStream
   backlog  the worker draining a -backlog result backlog: peak RSS
+  redact   the worker with no redaction rules and with five (the presets of
+           WORKER_REDACT_FILE), -ref-n results, -repeat runs each,
+           interleaved: CPU per result
 
 The worker runs as a child process wired as cmd/worker wires it; its
 settings come from the environment as the worker's do (WORKER_BATCH_WAIT,
@@ -219,6 +222,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{"sizes", b.sizesSection},
 		{"paced", b.pacedSection},
 		{"backlog", b.backlogSection},
+		{"redact", b.redactSection},
 	} {
 		if !o.sections[section.name] {
 			continue
