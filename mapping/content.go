@@ -48,13 +48,20 @@ func WithRedactor(r *Redactor) Option {
 // Redactor returns the redactor in force, or nil.
 func (m *Mapper) Redactor() *Redactor { return m.content.redactor }
 
-// content is one Map call's content controls.
+// content is one Map call's content controls. It is small, and the
+// walker holds it whole: without rules, Map allocates no more than it
+// would without content controls.
 type content struct {
 	capture  bool
 	redactor *Redactor
-	enc      *json.Encoder // re-encodes redacted string values into encBuf
-	encBuf   bytes.Buffer
-	out      []byte // the redacted JSON text being built
+	buf      *redactBuf // made by the first redactJSON
+}
+
+// redactBuf holds the buffers of redactJSON, reused across one Map call.
+type redactBuf struct {
+	enc    *json.Encoder // re-encodes redacted string values into encBuf
+	encBuf bytes.Buffer
+	out    []byte // the redacted JSON text being built
 }
 
 // contentFor resolves the controls for one result.
@@ -95,7 +102,10 @@ func (w *walker) redactJSON(raw []byte) string {
 	if !utf8.Valid(raw) {
 		raw = []byte(strings.ToValidUTF8(string(raw), "\uFFFD"))
 	}
-	c := &w.content
+	if w.content.buf == nil {
+		w.content.buf = &redactBuf{}
+	}
+	c := w.content.buf
 	out := c.out[:0]
 	for {
 		q := bytes.IndexByte(raw, '"')
@@ -119,7 +129,7 @@ func (w *walker) redactJSON(raw []byte) string {
 			}
 			value = []byte(s)
 		}
-		red, ok := c.redactor.apply(value, &w.stats)
+		red, ok := w.content.redactor.apply(value, &w.stats)
 		if !ok {
 			out = append(out, str...)
 			continue
@@ -133,7 +143,7 @@ func (w *walker) redactJSON(raw []byte) string {
 
 // appendString appends s encoded as a JSON string, as encoding/json
 // encodes it but leaving <, > and & as they are.
-func (c *content) appendString(dst, s []byte) []byte {
+func (c *redactBuf) appendString(dst, s []byte) []byte {
 	if c.enc == nil {
 		c.enc = json.NewEncoder(&c.encBuf)
 		c.enc.SetEscapeHTML(false)

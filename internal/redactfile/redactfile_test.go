@@ -91,3 +91,26 @@ func TestTheExampleFileLoads(t *testing.T) {
 		t.Errorf("the example has %d rules", len(r.Rules()))
 	}
 }
+
+// TestTheReadmeExampleParses keeps the README's rules compiling, and
+// doing what the README says they do.
+func TestTheReadmeExampleParses(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "## Content: what is captured, and redaction")
+	_, block, ok2 := strings.Cut(section, "```yaml\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("the README has no YAML example in its Content section")
+	}
+	r, err := redactfile.Parse("README.md", []byte(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := r.Redact("ann@example.com, 4111 1111 1111 1111, order #123456")
+	if want := "[email], [pan], order #12…"; got != want {
+		t.Errorf("Redact = %q, want %q", got, want)
+	}
+}
