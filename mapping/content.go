@@ -86,6 +86,10 @@ func (w *walker) redact(s string) string {
 	if w.content.redactor == nil {
 		return s
 	}
+	return w.redactString(s)
+}
+
+func (w *walker) redactString(s string) string {
 	b, changed := w.content.redactor.apply([]byte(s), &w.stats)
 	if !changed {
 		return s

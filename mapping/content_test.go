@@ -2,6 +2,7 @@ package mapping_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"reflect"
 	"strings"
@@ -238,4 +239,38 @@ func TestNoRedactorLeavesStatsEmpty(t *testing.T) {
 	if st.Redactions != nil {
 		t.Errorf("Stats.Redactions = %v with nothing to redact", st.Redactions)
 	}
+}
+
+// TestRedactionIsSafeForConcurrentMaps maps results on one Mapper from
+// several goroutines (run it with -race): rules and the capture switch are
+// shared, every Map's buffers and counts its own.
+func TestRedactionIsSafeForConcurrentMaps(t *testing.T) {
+	m := newMapper(t,
+		mapping.WithCaptureContent(func(org string) bool { return org != "quiet" }),
+		mapping.WithRedactor(mustRedactor(t, emailRule)))
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 50 {
+				org := "loud"
+				if i%2 == 0 {
+					org = "quiet"
+				}
+				msg := fmt.Sprintf(`{"id":"r%d-%d","name":"wf","organization":%q,"input":{"to":"ann@example.com","n":%d},"metadata":{"m":"bob@example.com"}}`, g, i, org, i)
+				spans, st := mapJSON(t, m, msg, mapping.Source{})
+				a := attrs(spans["wf"])
+				in, has := a[mapping.AttrTraceloopEntityInput]
+				switch {
+				case org == "quiet" && has:
+					t.Errorf("%s: input captured", org)
+				case org == "loud" && in.AsString() != fmt.Sprintf(`{"to":"[email]","n":%d}`, i):
+					t.Errorf("input %q", in.AsString())
+				}
+				if want := 1 + map[string]int{"loud": 1}[org]; st.Redactions["mail"] != want {
+					t.Errorf("%s: %d redactions, want %d", org, st.Redactions["mail"], want)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
