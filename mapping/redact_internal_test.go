@@ -9,14 +9,18 @@ import (
 
 func TestPrefilterLiterals(t *testing.T) {
 	for pattern, want := range map[string]string{
-		`[a-z]+@example\.com`:  `["@example.com"]`,
-		`(?i)\b(bearer)\s+x`:   `[BEARER/i]`,
-		`sk-[a-z]{20}|AKIA\d+`: `["sk-" "AKIA"]`,
-		`(ab)+c{2,}`:           `["ab"]`,
-		`a*b?`:                 `[]`,
-		`x|[0-9]+`:             `[]`,
-		`(?i)key`:              `[]`, // (?i)k also matches the Kelvin sign
-		`é+`:                   `["é"]`,
+		`[a-z]+@example\.com`:    `["@example.com"]`,
+		`(?i)\b(bearer)\s+x`:     `[BEARER/i]`,
+		`sk-[a-z]{20}|AKIA\d+`:   `["sk-" "AKIA"]`,
+		`(ab)+c{2,}`:             `["ab"]`,
+		`a*b?`:                   `[]`,
+		`x|[0-9]+`:               `[]`,
+		`(?i)key`:                `[]`, // (?i)k also matches the Kelvin sign
+		`é+`:                     `["é"]`,
+		`gh[pos]_\w+`:            `["gho_" "ghp_" "ghs_"]`,
+		`\b[rs]k_(?:live|test)_`: `["rk_live_" "rk_test_" "sk_live_" "sk_test_"]`,
+		`(?i)x\bA[BC]`:           `[XAB/i XAC/i XAb/i XAc/i]`,
+		`[a-c]`:                  `["a" "b" "c"]`,
 	} {
 		p := newPrefilter(pattern, nil)
 		got := "["
@@ -40,6 +44,7 @@ func TestPrefilterLiterals(t *testing.T) {
 // of required.
 var prefilterPatterns = []string{
 	`[a-z]+@[a-z]+\.(?:com|org)`, `(?i)bearer\s+\w{3,}`, `(ab|cd)+e{1,3}`, `(?i)ÉTÉ|x{2}`, `\bfoo\b|bar(baz)?`,
+	`gh[pos]_\w+`, `\b[rs]k_(?:live|test)_\d`, `(?i)x\bA[BC]`, `^a(b|cd)e$`, `(?m)^q[0-2]$`,
 }
 
 func prefilterRules(t testing.TB) []compiledRule {

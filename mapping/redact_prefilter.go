@@ -52,7 +52,9 @@ func newPrefilter(pattern string, need func([]byte) bool) prefilter {
 	if err != nil {
 		return p
 	}
-	if lits, ok := required(re); ok {
+	if lits, ok := required(re); ok && !(shortest(lits) == 1 && len(lits) > 4) {
+		// Many single bytes ([0-9]) would pass nearly every text, after
+		// as many searches.
 		p.any = lits
 	}
 	return p
@@ -62,34 +64,15 @@ func newPrefilter(pattern string, need func([]byte) bool) prefilter {
 // false when there are none to say.
 func required(re *syntax.Regexp) ([]literal, bool) {
 	switch re.Op {
-	case syntax.OpLiteral:
-		s := []byte(string(re.Rune))
-		fold := re.Flags&syntax.FoldCase != 0
-		if fold {
-			for _, r := range re.Rune {
-				// Beyond ASCII, and k and s, which (?i) also matches
-				// to the Kelvin sign and the long s: not worth it here.
-				if r >= utf8.RuneSelf || lower(byte(r)) == 'k' || lower(byte(r)) == 's' {
-					return nil, false
-				}
-			}
-		}
-		return []literal{{s: s, fold: fold}}, len(s) > 0
 	case syntax.OpCapture, syntax.OpPlus:
 		return required(re.Sub[0])
 	case syntax.OpRepeat:
 		if re.Min >= 1 {
 			return required(re.Sub[0])
 		}
+		return nil, false
 	case syntax.OpConcat:
-		// Every part must match: the best part's literals will do.
-		var best []literal
-		for _, sub := range re.Sub {
-			if lits, ok := required(sub); ok && better(lits, best) {
-				best = lits
-			}
-		}
-		return best, best != nil
+		return requiredConcat(re.Sub)
 	case syntax.OpAlternate:
 		// One branch must match: the text holds a literal of one of them.
 		var all []literal
@@ -102,7 +85,119 @@ func required(re *syntax.Regexp) ([]literal, bool) {
 		}
 		return all, len(all) > 0
 	}
+	return exact(re)
+}
+
+// requiredConcat finds the best requirement of a concatenation: every part
+// must match, so any part's requirement will do, and a run of parts that
+// each match one of a few strings requires one of their concatenations
+// (gh[pousr]_ requires ghp_, gho_, … rather than gh).
+func requiredConcat(subs []*syntax.Regexp) ([]literal, bool) {
+	var best, run []literal
+	consider := func(lits []literal) {
+		if lits != nil && better(lits, best) {
+			best = lits
+		}
+	}
+	for _, sub := range subs {
+		switch sub.Op {
+		case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
+			syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+			continue // they match no text: the run goes on across them
+		}
+		if e, ok := exact(sub); ok {
+			if run == nil {
+				run = e
+			} else if p := product(run, e); p != nil {
+				run = p
+			} else {
+				consider(run)
+				run = e
+			}
+			continue
+		}
+		consider(run)
+		run = nil
+		if lits, ok := required(sub); ok {
+			consider(lits)
+		}
+	}
+	consider(run)
+	return best, best != nil
+}
+
+// maxExact bounds the strings of an exact set.
+const maxExact = 16
+
+// exact returns every string re matches, when they are a few literals.
+func exact(re *syntax.Regexp) ([]literal, bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		fold := re.Flags&syntax.FoldCase != 0
+		for _, r := range re.Rune {
+			// (?i) beyond ASCII, and of k and s, which it also matches to
+			// the Kelvin sign and the long s: not worth it here.
+			if fold && (r >= utf8.RuneSelf || lower(byte(r)) == 'k' || lower(byte(r)) == 's') {
+				return nil, false
+			}
+		}
+		s := []byte(string(re.Rune))
+		return []literal{{s: s, fold: fold}}, len(s) > 0
+	case syntax.OpCharClass:
+		var lits []literal
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				if r >= utf8.RuneSelf || len(lits) == maxExact {
+					return nil, false
+				}
+				lits = append(lits, literal{s: []byte{byte(r)}})
+			}
+		}
+		return lits, len(lits) > 0
+	case syntax.OpCapture:
+		return exact(re.Sub[0])
+	case syntax.OpAlternate:
+		var all []literal
+		for _, sub := range re.Sub {
+			e, ok := exact(sub)
+			if !ok || len(all)+len(e) > maxExact {
+				return nil, false
+			}
+			all = append(all, e...)
+		}
+		return all, true
+	case syntax.OpConcat:
+		var run []literal
+		for _, sub := range re.Sub {
+			e, ok := exact(sub)
+			if !ok {
+				return nil, false
+			}
+			if run == nil {
+				run = e
+			} else if run = product(run, e); run == nil {
+				return nil, false
+			}
+		}
+		return run, run != nil
+	}
 	return nil, false
+}
+
+// product returns every a followed by every b, or nil when they are more
+// than maxExact.
+func product(a, b []literal) []literal {
+	if len(a)*len(b) > maxExact {
+		return nil
+	}
+	out := make([]literal, 0, len(a)*len(b))
+	for _, x := range a {
+		for _, y := range b {
+			s := append(append(make([]byte, 0, len(x.s)+len(y.s)), x.s...), y.s...)
+			out = append(out, literal{s: s, fold: x.fold || y.fold})
+		}
+	}
+	return out
 }
 
 // better reports whether a is a stronger requirement than b: its shortest
