@@ -54,7 +54,7 @@ func (m *Mapper) Redactor() *Redactor { return m.content.redactor }
 type content struct {
 	capture  bool
 	redactor *Redactor
-	buf      *redactBuf // made by the first redactJSON
+	buf      *redactBuf // made when redactJSON first changes a value
 }
 
 // redactBuf holds the buffers of redactJSON, reused across one Map call.
@@ -106,42 +106,48 @@ func (w *walker) redactJSON(raw []byte) string {
 	if !utf8.Valid(raw) {
 		raw = []byte(strings.ToValidUTF8(string(raw), "\uFFFD"))
 	}
-	if w.content.buf == nil {
-		w.content.buf = &redactBuf{}
-	}
-	c := w.content.buf
-	out := c.out[:0]
-	for {
-		q := bytes.IndexByte(raw, '"')
+	// out is built only once a value changes: raw[done:] is what it lacks.
+	var out []byte
+	done := 0
+	for i := 0; ; {
+		q := bytes.IndexByte(raw[i:], '"')
 		if q < 0 {
 			break
 		}
-		out = append(out, raw[:q]...)
+		q += i
 		end := stringEnd(raw, q)
-		str := raw[q:end]
-		raw = raw[end:]
-		if isKey(raw) {
-			out = append(out, str...)
+		i = end
+		if isKey(raw[end:]) {
 			continue
 		}
-		value, escaped := str[1:len(str)-1], bytes.IndexByte(str, '\\') >= 0
-		if escaped {
+		str := raw[q:end]
+		value := str[1 : len(str)-1]
+		if bytes.IndexByte(value, '\\') >= 0 {
 			var s string
-			if err := json.Unmarshal(str, &s); err != nil {
-				out = append(out, str...) // unreachable: the decoder validated it
-				continue
+			if json.Unmarshal(str, &s) != nil {
+				continue // unreachable: the decoder validated it
 			}
 			value = []byte(s)
 		}
-		red, ok := w.content.redactor.apply(value, &w.stats)
-		if !ok {
-			out = append(out, str...)
+		red, changed := w.content.redactor.apply(value, &w.stats)
+		if !changed {
 			continue
 		}
-		out = c.appendString(out, red)
+		if w.content.buf == nil {
+			w.content.buf = &redactBuf{}
+		}
+		if out == nil {
+			out = w.content.buf.out[:0]
+		}
+		out = append(out, raw[done:q]...)
+		out = w.content.buf.appendString(out, red)
+		done = end
 	}
-	out = append(out, raw...)
-	c.out = out
+	if out == nil {
+		return w.keep(raw)
+	}
+	out = append(out, raw[done:]...)
+	w.content.buf.out = out
 	return w.keep(out)
 }
 
