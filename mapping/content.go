@@ -48,9 +48,8 @@ func WithRedactor(r *Redactor) Option {
 // Redactor returns the redactor in force, or nil.
 func (m *Mapper) Redactor() *Redactor { return m.content.redactor }
 
-// content is one Map call's content controls. It is small, and the
-// walker holds it whole: without rules, Map allocates no more than it
-// would without content controls.
+// content is one Map call's content controls, held by the walker: without
+// rules they cost Map no allocation.
 type content struct {
 	capture  bool
 	redactor *Redactor

@@ -23,9 +23,10 @@ type RedactRule struct {
 	// pattern's groups (regexp.Regexp.Expand), $$ is a dollar sign.
 	Replace string
 
-	// check, when set, is asked whether a match is to be replaced: the
-	// card preset replaces only numbers that pass the Luhn check.
-	check func(match []byte) bool
+	// narrow, when set, is given each match and returns the part of it to
+	// replace, or false to keep it whole: the card preset replaces only
+	// digits that pass the Luhn check.
+	narrow func(match []byte) (start, end int, ok bool)
 	// need, when set, is a cheap test that a text may hold a match: the
 	// card preset needs 13 digits (see prefilter).
 	need func(text []byte) bool
@@ -44,7 +45,7 @@ type compiledRule struct {
 	re      *regexp.Regexp
 	replace []byte
 	expand  bool // replace refers to groups
-	check   func([]byte) bool
+	narrow  func([]byte) (int, int, bool)
 	pre     prefilter
 }
 
@@ -101,7 +102,7 @@ func NewRedactor(rules ...RedactRule) (*Redactor, error) {
 				return nil, bad("replace %q: %v", rule.Replace, err)
 			}
 		}
-		r.rules = append(r.rules, compiledRule{name: rule.Name, re: re, replace: []byte(rule.Replace), expand: expand, check: rule.check, pre: newPrefilter(rule.Pattern, rule.need)})
+		r.rules = append(r.rules, compiledRule{name: rule.Name, re: re, replace: []byte(rule.Replace), expand: expand, narrow: rule.narrow, pre: newPrefilter(rule.Pattern, rule.need)})
 		r.names = append(r.names, rule.Name)
 	}
 	if len(r.rules) == 0 {
@@ -157,8 +158,15 @@ func (c *compiledRule) apply(b []byte) ([]byte, int) {
 	var out []byte
 	last, n := 0, 0
 	for _, m := range matches {
-		if m[0] == m[1] || (c.check != nil && !c.check(b[m[0]:m[1]])) {
+		if m[0] == m[1] {
 			continue
+		}
+		if c.narrow != nil {
+			start, end, ok := c.narrow(b[m[0]:m[1]])
+			if !ok {
+				continue
+			}
+			m = append([]int{m[0] + start, m[0] + end}, m[2:]...)
 		}
 		if out == nil {
 			out = make([]byte, 0, len(b)+len(c.replace)*len(matches))

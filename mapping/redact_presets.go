@@ -14,11 +14,13 @@ var redactPresets = map[string]RedactRule{
 	},
 	// Payment card numbers: 13 to 19 digits, optionally grouped by spaces
 	// or dashes, that pass the Luhn check, so order numbers, phone numbers
-	// and timestamps of the same length are mostly left alone.
+	// and timestamps of the same length are mostly left alone. A run of
+	// groups that fails it is searched for groups that pass: in
+	// "ref 12 4111 1111 1111 1111" the card is the last four.
 	"card": {
 		Pattern: `\b(?:\d[ -]?){12,18}\d\b`,
 		Replace: "[card]",
-		check:   luhn,
+		narrow:  luhnGroups,
 		need:    atLeastDigits(13),
 	},
 	// Bearer tokens, as in an Authorization header: the scheme is kept, the
@@ -67,6 +69,46 @@ func RedactPresets() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// luhnGroups returns the longest run of whole digit groups of m (digits
+// split by spaces or dashes) with 13 to 19 digits that passes the Luhn
+// check, m itself when it does. m holds at most 19 digits (the pattern's
+// bound), so the search is bounded too.
+func luhnGroups(m []byte) (start, end int, ok bool) {
+	if luhn(m) {
+		return 0, len(m), true
+	}
+	// The groups' bounds and the digits before each.
+	type group struct{ start, end, before int }
+	var groups []group
+	digits := 0
+	for i := 0; i < len(m); {
+		if m[i] < '0' || m[i] > '9' {
+			i++
+			continue
+		}
+		g := group{start: i, before: digits}
+		for i < len(m) && '0' <= m[i] && m[i] <= '9' {
+			i++
+			digits++
+		}
+		g.end = i
+		groups = append(groups, g)
+	}
+	bestLen := 0
+	for i := range groups {
+		for j := i; j < len(groups); j++ {
+			n := groups[j].before + (groups[j].end - groups[j].start) - groups[i].before
+			if n < 13 || n > 19 || n <= bestLen || (i == 0 && j == len(groups)-1) {
+				continue
+			}
+			if luhn(m[groups[i].start:groups[j].end]) {
+				start, end, bestLen = groups[i].start, groups[j].end, n
+			}
+		}
+	}
+	return start, end, bestLen > 0
 }
 
 // luhn reports whether the digits of b (other bytes are skipped) pass the

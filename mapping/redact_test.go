@@ -136,3 +136,19 @@ func TestCardPresetKeepsTheLuhnCheckWhenRenamed(t *testing.T) {
 		t.Errorf("got %q %v", got, counts)
 	}
 }
+
+func TestCardPresetFindsTheCardInALongerRunOfDigits(t *testing.T) {
+	rule, _ := mapping.RedactPreset("card")
+	r := mustRedactor(t, rule)
+	for in, want := range map[string]string{
+		"ref 12 4111 1111 1111 1111 paid":  "ref 12 [card] paid",
+		"1 4111111111111111":               "1 [card]",
+		"4111-1111-1111-1111-99":           "[card]-99",
+		"ref 12 4111 1111 1111 1112 paid":  "ref 12 4111 1111 1111 1112 paid", // no run passes
+		"0000 0000 0000 0000 0000 0000 01": "[card] 0000 0000 01",             // a match holds 19 digits at most
+	} {
+		if got, _ := r.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
