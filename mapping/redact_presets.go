@@ -81,7 +81,8 @@ func luhnGroups(m []byte) (start, end int, ok bool) {
 	}
 	// The groups' bounds and the digits before each.
 	type group struct{ start, end, before int }
-	var groups []group
+	var room [19]group // a match holds 19 digits at most
+	groups := room[:0]
 	digits := 0
 	for i := 0; i < len(m); {
 		if m[i] < '0' || m[i] > '9' {
