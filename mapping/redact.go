@@ -38,6 +38,7 @@ type RedactRule struct {
 type Redactor struct {
 	rules []compiledRule
 	names []string
+	index literalIndex // the rules' literals, looked for in one pass
 }
 
 type compiledRule struct {
@@ -108,6 +109,7 @@ func NewRedactor(rules ...RedactRule) (*Redactor, error) {
 	if len(r.rules) == 0 {
 		return nil, errors.New("mapping: a redactor needs at least one rule")
 	}
+	r.index = newLiteralIndex(r.rules)
 	return r, nil
 }
 
@@ -129,23 +131,37 @@ func (r *Redactor) Redact(s string) (string, map[string]int) {
 // reports whether anything was replaced. b is not modified: a changed text
 // is a new slice.
 func (r *Redactor) apply(b []byte, st *Stats) ([]byte, bool) {
+	found := r.index.scan(b)
 	changed := false
 	for i := range r.rules {
-		out, n := r.rules[i].apply(b)
+		c := &r.rules[i]
+		if !r.index.may(found, i, c, b) {
+			continue
+		}
+		out, n := c.replaceAll(b)
 		if n > 0 {
 			b, changed = out, true
-			st.addRedactions(r.rules[i].name, n)
+			st.addRedactions(c.name, n)
+			// The replacement may have made or unmade the next rules'
+			// literals.
+			found = r.index.scan(b)
 		}
 	}
 	return b, changed
 }
 
-// apply replaces the rule's matches in b and returns the new text and the
-// number of replacements (b itself when there were none).
+// apply replaces the rule's matches in b, after its prefilter, and returns
+// the new text and the number of replacements (b itself when there were
+// none). Redactor.apply does the same for all rules at once.
 func (c *compiledRule) apply(b []byte) ([]byte, int) {
 	if !c.pre.pass(b) {
 		return b, 0
 	}
+	return c.replaceAll(b)
+}
+
+// replaceAll replaces the rule's matches in b.
+func (c *compiledRule) replaceAll(b []byte) ([]byte, int) {
 	var matches [][]int
 	if c.expand {
 		matches = c.re.FindAllSubmatchIndex(b, -1)

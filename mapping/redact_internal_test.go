@@ -115,3 +115,72 @@ func TestPrefilterIsSound(t *testing.T) {
 		}
 	}
 }
+
+// referenceRedact is the library's path for a whole redactor: each rule's
+// regexp.ReplaceAll (ReplaceAllFunc for a narrowing rule) in turn, with no
+// prefilter.
+func referenceRedact(rules []compiledRule, s []byte) []byte {
+	for i := range rules {
+		c := &rules[i]
+		if c.narrow == nil {
+			s = c.re.ReplaceAll(s, c.replace)
+			continue
+		}
+		s = c.re.ReplaceAllFunc(s, func(m []byte) []byte {
+			if start, end, ok := c.narrow(m); ok {
+				return append(append(append([]byte(nil), m[:start]...), c.replace...), m[end:]...)
+			}
+			return m
+		})
+	}
+	return s
+}
+
+// FuzzRedactor checks Redactor.apply, whose literal index serves every rule
+// in one pass, against referenceRedact, with rules whose replacements make
+// the next rules' literals.
+func FuzzRedactor(f *testing.F) {
+	for _, s := range []string{"x ann@example.com", "bEaReR abcdefghijklmnopq", "4111 1111 1111 1111 x", "ghp_x", "yy"} {
+		f.Add(s)
+	}
+	var rules []RedactRule
+	for _, name := range RedactPresets() {
+		r, _ := RedactPreset(name)
+		rules = append(rules, r)
+	}
+	rules = append([]RedactRule{
+		{Name: "makes-key", Pattern: `\bx\b`, Replace: "sk-abcdefghijklmnopqrstuvwxyz"},
+		{Name: "makes-mail", Pattern: `yy`, Replace: "a@b.io"},
+	}, rules...)
+	for i, p := range prefilterPatterns {
+		rules = append(rules, RedactRule{Name: fmt.Sprint("p", i), Pattern: p, Replace: "<$0>"})
+	}
+	red, err := NewRedactor(rules...)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) {
+			return
+		}
+		got, _ := red.apply([]byte(s), &Stats{})
+		if want := referenceRedact(red.rules, []byte(s)); !bytes.Equal(got, want) {
+			t.Fatalf("%q: %q, the regexps give %q", s, got, want)
+		}
+	})
+}
+
+func TestRulesPastTheLiteralIndex(t *testing.T) {
+	var rules []RedactRule
+	for i := range 70 {
+		rules = append(rules, RedactRule{Name: fmt.Sprint("r", i), Pattern: fmt.Sprintf(`tok%02d\b`, i), Replace: fmt.Sprint("[", i, "]")})
+	}
+	red, err := NewRedactor(rules...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, counts := red.Redact("tok00 tok63 tok64 tok69 tok70")
+	if want := "[0] [63] [64] [69] tok70"; got != want || len(counts) != 4 {
+		t.Errorf("Redact = %q %v, want %q", got, counts, want)
+	}
+}

@@ -260,3 +260,83 @@ func atLeastDigits(n int) func([]byte) bool {
 		return false
 	}
 }
+
+// literalIndex looks for the literals of the first 64 rules in one pass
+// over a text, rather than one search per literal per rule: the api-key
+// preset alone has 19.
+type literalIndex struct {
+	first [256][]literalRef // by the literal's first byte, in either case when folded
+	all   uint64            // the bits of the rules with literals
+}
+
+type literalRef struct {
+	literal
+	bit uint64
+}
+
+func newLiteralIndex(rules []compiledRule) literalIndex {
+	var x literalIndex
+	for i := range rules {
+		if i == 64 || len(rules[i].pre.any) == 0 {
+			continue
+		}
+		bit := uint64(1) << i
+		x.all |= bit
+		for _, l := range rules[i].pre.any {
+			ref := literalRef{literal: l, bit: bit}
+			c := l.s[0]
+			x.first[c] = append(x.first[c], ref)
+			if l.fold {
+				if u := upper(c); u != c {
+					x.first[u] = append(x.first[u], ref)
+				}
+				if lc := lower(c); lc != c {
+					x.first[lc] = append(x.first[lc], ref)
+				}
+			}
+		}
+	}
+	return x
+}
+
+// scan returns the bits of the rules whose literals b holds.
+func (x *literalIndex) scan(b []byte) uint64 {
+	if x.all == 0 {
+		return 0
+	}
+	var found uint64
+	for i, c := range b {
+		for _, ref := range x.first[c] {
+			if found&ref.bit != 0 || len(b)-i < len(ref.s) {
+				continue
+			}
+			if ref.fold && asciiEqualFold(b[i:i+len(ref.s)], ref.s) || !ref.fold && bytes.HasPrefix(b[i:], ref.s) {
+				if found |= ref.bit; found == x.all {
+					return found
+				}
+			}
+		}
+	}
+	return found
+}
+
+// may reports whether rule i (c) may match b, given the bits scan found.
+func (x *literalIndex) may(found uint64, i int, c *compiledRule, b []byte) bool {
+	if c.pre.need != nil && !c.pre.need(b) {
+		return false
+	}
+	switch {
+	case len(c.pre.any) == 0:
+		return true
+	case i >= 64:
+		return c.pre.pass(b)
+	}
+	return found&(uint64(1)<<i) != 0
+}
+
+func upper(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
+}
