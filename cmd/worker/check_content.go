@@ -50,9 +50,9 @@ func redactionSummary(m *mapping.Mapper, st mapping.Stats) string {
 	return fmt.Sprintf(", %d redactions (%s)", total, strings.Join(parts, ", "))
 }
 
-// oneLine compacts JSON text onto one line for the tree (the same JSON
+// compactJSON compacts JSON text onto one line for the tree (the same JSON
 // value as exported, without its layout).
-func oneLine(text string) string {
+func compactJSON(text string) string {
 	var b bytes.Buffer
 	if json.Compact(&b, []byte(text)) != nil {
 		return strings.ReplaceAll(text, "\n", `\n`)
@@ -73,9 +73,9 @@ func printContent(w io.Writer, s sdktrace.ReadOnlySpan, indent string) {
 	for _, kv := range s.Attributes() {
 		switch k := string(kv.Key); {
 		case kv.Key == mapping.AttrTraceloopEntityInput:
-			line("input", oneLine(kv.Value.AsString()))
+			line("input", compactJSON(kv.Value.AsString()))
 		case kv.Key == mapping.AttrTraceloopEntityOutput:
-			line("output", oneLine(kv.Value.AsString()))
+			line("output", compactJSON(kv.Value.AsString()))
 		case strings.HasPrefix(k, mapping.AttrKeywordsAIMetadataPrefix):
 			metadata = append(metadata, strings.TrimPrefix(k, mapping.AttrKeywordsAIMetadataPrefix)+"="+kv.Value.Emit())
 		}
