@@ -107,6 +107,7 @@ func New(js jetstream.JetStream, m *mapping.Mapper, exp sdktrace.SpanExporter, c
 	if c.metrics == nil {
 		c.metrics = NewMetrics(nil)
 	}
+	c.metrics.initRedactions(m.Redactor())
 	return c, nil
 }
 
@@ -346,6 +347,7 @@ func (c *Consumer) mapOne(msg jetstream.Msg) ([]sdktrace.ReadOnlySpan, string, e
 		return nil, "", err
 	}
 	c.metrics.Truncations.Add(float64(st.Truncations))
+	c.metrics.addRedactions(st.Redactions)
 	return col.Take(), d.Result.Organization, nil
 }
 

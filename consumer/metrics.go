@@ -11,6 +11,7 @@ type Metrics struct {
 	BatchResults prometheus.Histogram
 	Pending      prometheus.Gauge
 	Inflight     prometheus.Gauge
+	Redactions   *prometheus.CounterVec // rule: the redaction rules' names (CONTRACT §9)
 
 	// The outcome counters, resolved once: the label lookup would
 	// otherwise hash its value for every message.
@@ -58,13 +59,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "spanferry_inflight_results", Help: "Results fetched and not yet acknowledged, nak'd or dead-lettered.",
 		}),
+		Redactions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spanferry_redactions_total", Help: "Replacements made by the redaction rules of WORKER_REDACT_FILE, by rule.",
+		}, []string{"rule"}),
 	}
 	// Resolving them also exports zeros, so dashboards see every outcome.
 	m.acked = m.Messages.WithLabelValues(OutcomeAcked)
 	m.retried = m.Messages.WithLabelValues(OutcomeRetried)
 	m.deadLettered = m.Messages.WithLabelValues(OutcomeDeadLettered)
 	if reg != nil {
-		reg.MustRegister(m.Messages, m.Truncations, m.SpansOut, m.ExportTime, m.BatchResults, m.Pending, m.Inflight)
+		reg.MustRegister(m.Messages, m.Truncations, m.SpansOut, m.ExportTime, m.BatchResults, m.Pending, m.Inflight, m.Redactions)
 	}
 	return m
 }

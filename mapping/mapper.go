@@ -33,6 +33,7 @@ type Mapper struct {
 	base    *resource.Resource
 	service string
 	scope   instrumentation.Scope
+	content contentOptions
 
 	// resources caches the resource per service name: results of one
 	// service share one *resource.Resource, which also lets the OTLP
@@ -64,6 +65,7 @@ func New(opts ...Option) (*Mapper, error) {
 		base:    cfg.resource,
 		service: cfg.service,
 		scope:   instrumentation.Scope{Name: ScopeName},
+		content: cfg.content,
 
 		resources: make(map[string]*resource.Resource),
 	}, nil

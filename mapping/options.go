@@ -36,6 +36,7 @@ type config struct {
 	limits   Limits
 	resource *resource.Resource
 	service  string
+	content  contentOptions
 }
 
 // Option configures a Mapper.

@@ -25,6 +25,9 @@ type Stats struct {
 	Spans int
 	// Truncations is the number of attribute values cut to the limit.
 	Truncations int
+	// Redactions counts the replacements of each redaction rule that
+	// replaced anything, by rule name (nil when none did; see WithRedactor).
+	Redactions map[string]int
 }
 
 // Map writes the spans of d into c: the root span for the result and one
@@ -36,7 +39,7 @@ func (m *Mapper) Map(c *collector.Collector, d *Decoded) (Stats, error) {
 	if c.TraceID() != d.TraceID {
 		return Stats{}, fmt.Errorf("mapping: collector is for trace %s, result %q is in trace %s", c.TraceID(), d.Result.ID, d.TraceID)
 	}
-	w := walker{m: m, c: c, d: d, next: 1}
+	w := walker{m: m, c: c, d: d, next: 1, content: m.content.contentFor(&d.Result)}
 	w.ids.buf = w.idBuf[:0]
 	w.ids.reset(d.TraceID, d.Result.ID)
 	w.attrs = make([]attribute.KeyValue, 0, usualAttrs*len(d.nodes)+d.metadata)
@@ -55,6 +58,8 @@ type walker struct {
 	ids   spanIDs
 	next  int // index in d.nodes of the next step, in pre-order
 	stats Stats
+
+	content content // the content controls for this result (content.go)
 
 	// attrs is the slab every span's attributes are cut from, and text
 	// holds every string Map makes (input and output texts, metadata keys
@@ -304,10 +309,14 @@ func (w *walker) stepAttributes(s *Step, entityPath string) []attribute.KeyValue
 func (w *walker) create(name string, parent trace.SpanContext, spanID trace.SpanID, start, end time.Time, attrs []attribute.KeyValue, ex *Execution) error {
 	var st sdktrace.Status
 	e := ex.Error
+	var message string
+	if e != nil {
+		message = w.redact(e.Message)
+	}
 	if ex.Status == StatusFailed || ex.Status == StatusError {
 		st = sdktrace.Status{Code: codes.Error, Description: ex.Status}
-		if e != nil && e.Message != "" {
-			st.Description = w.cut(e.Message)
+		if message != "" {
+			st.Description = w.cut(message)
 		}
 	}
 	var events []sdktrace.Event
@@ -317,7 +326,7 @@ func (w *walker) create(name string, parent trace.SpanContext, spanID trace.Span
 			Time: end,
 			Attributes: w.done(append(w.newAttrs(2),
 				w.str(semconv.ExceptionTypeKey, e.Type),
-				w.str(semconv.ExceptionMessageKey, e.Message),
+				w.str(semconv.ExceptionMessageKey, message),
 			)),
 		}}
 	}
@@ -370,8 +379,11 @@ func (w *walker) execution(attrs []attribute.KeyValue, e *Execution) []attribute
 // json appends the JSON text of an input or output; null and absent values
 // are left out.
 func (w *walker) json(attrs []attribute.KeyValue, k attribute.Key, raw json.RawMessage) []attribute.KeyValue {
-	if len(raw) == 0 || string(raw) == "null" {
+	if len(raw) == 0 || string(raw) == "null" || !w.content.capture {
 		return attrs
+	}
+	if w.content.redactor != nil {
+		return append(attrs, w.str(k, w.redactJSON(raw)))
 	}
 	var text string
 	if utf8.Valid(raw) {
@@ -404,7 +416,7 @@ func (w *walker) metadata(attrs []attribute.KeyValue, md map[string]json.RawMess
 		}
 		key := attribute.Key(w.join(AttrKeywordsAIMetadataPrefix, "", k))
 		if raw[0] == '"' {
-			attrs = append(attrs, w.str(key, w.jsonString(raw)))
+			attrs = append(attrs, w.str(key, w.redact(w.jsonString(raw))))
 		} else {
 			attrs = append(attrs, attribute.KeyValue{Key: key, Value: w.scalar(raw)})
 		}

@@ -60,7 +60,7 @@ type options struct {
 	verbose    bool
 }
 
-const allSections = "hotpath,main,batches,sizes,paced,backlog,tenants"
+const allSections = "hotpath,main,batches,sizes,paced,backlog,tenants,redact"
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
@@ -88,6 +88,9 @@ of -steps steps (about 1.5 KB for 8) prefilled into a stream. Sections:
            (-n results of the three in turn, -repeat runs each), and
            tenant A's publish→export latency at -rate for -duration with
            tenant B up, then down
+  redact   the worker with no redaction rules and with five (the presets of
+           WORKER_REDACT_FILE), -ref-n results, -repeat runs each,
+           interleaved: CPU per result
 
 The worker runs as a child process wired as cmd/worker wires it; its
 settings come from the environment as the worker's do (WORKER_BATCH_WAIT,
@@ -224,6 +227,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{"paced", b.pacedSection},
 		{"backlog", b.backlogSection},
 		{"tenants", b.tenantsSection},
+		{"redact", b.redactSection},
 	} {
 		if !o.sections[section.name] {
 			continue

@@ -170,7 +170,7 @@ func startWorker(ctx context.Context, cfg config.Config, nc *nats.Conn, js jetst
 	if err != nil {
 		return nil, err
 	}
-	cons, err := wiring.Consumer(cfg, js, nc.MaxPayload(), exp, log, consumer.NewMetrics(nil), wiring.TenantOptions(tenants)...)
+	cons, err := wiring.Consumer(cfg, js, nc.MaxPayload(), exp, log, consumer.NewMetrics(nil), tenants)
 	if err != nil {
 		return nil, err
 	}

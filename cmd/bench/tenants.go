@@ -106,21 +106,7 @@ func (b *bench) tenantsSection(ctx context.Context) error {
 // the median without.
 func (f *tenantsFigures) overhead() float64 {
 	none, three := medianCPU(f.CPU[0]), medianCPU(f.CPU[1])
-	return three / none
-}
-
-// medianCPU is the median worker CPU seconds per 10k results of runs.
-func medianCPU(runs []result) float64 {
-	v := make([]float64, len(runs))
-	for i, r := range runs {
-		v[i] = r.per10k(r.child.CPU)
-	}
-	for i := range v { // a handful of runs: insertion sort
-		for j := i; j > 0 && v[j] < v[j-1]; j-- {
-			v[j], v[j-1] = v[j-1], v[j]
-		}
-	}
-	return v[(len(v)-1)/2]
+	return three.per10k(three.child.CPU) / none.per10k(none.child.CPU)
 }
 
 func (f *tenantsFigures) markdown() string {
@@ -134,8 +120,8 @@ func (f *tenantsFigures) markdown() string {
 		for _, r := range runs {
 			each = append(each, fmt.Sprintf("%.2f", r.per10k(r.child.CPU)))
 		}
-		med := median(runs)
-		p("| %s | %s | %.2f | %s | %d |\n", runs[0].label, thousands(med.rate()), medianCPU(runs), strings.Join(each, ", "), runs[len(runs)-1].recv.Requests)
+		med, cpu := median(runs), medianCPU(runs)
+		p("| %s | %s | %.2f | %s | %d |\n", runs[0].label, thousands(med.rate()), cpu.per10k(cpu.child.CPU), strings.Join(each, ", "), runs[len(runs)-1].recv.Requests)
 	}
 	p("\nWorker CPU per result with three tenants ÷ without: **%.2f**.\n\n", f.overhead())
 	p("Tenants A and B publishing in turn; in the second run B's destination refuses connections and its results are parked, so what is exported, and timed, is A's:\n\n")

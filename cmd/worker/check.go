@@ -28,8 +28,10 @@ func checkCmd(cfg config.Config, args []string, stdin io.Reader, stdout, stderr 
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: worker check FILE... (or - for stdin)\n\nValidates workflow results and prints the span tree each maps to.")
+		fmt.Fprintln(stderr, "usage: worker check [--show-content] FILE... (or - for stdin)\n\nValidates workflow results and prints the span tree each maps to, with the\ncontent controls of WORKER_CAPTURE_CONTENT and WORKER_REDACT_FILE applied.\n\nFlags:")
+		fs.PrintDefaults()
 	}
+	showContent := fs.Bool("show-content", false, "print each span's input, output, metadata and error message as exported (redacted)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,6 +42,9 @@ func checkCmd(cfg config.Config, args []string, stdin io.Reader, stdout, stderr 
 	m, err := wiring.Mapper(cfg)
 	if err != nil {
 		return err
+	}
+	if *showContent {
+		printControls(stdout, cfg, m)
 	}
 	invalid := 0
 	for _, name := range fs.Args() {
@@ -59,7 +64,7 @@ func checkCmd(cfg config.Config, args []string, stdin io.Reader, stdout, stderr 
 			if len(results) > 1 {
 				label = fmt.Sprintf("%s[%d]", name, i)
 			}
-			if err := checkOne(m, label, raw, stdout); err != nil {
+			if err := checkOne(m, label, raw, *showContent, stdout); err != nil {
 				fmt.Fprintf(stderr, "%s: invalid: %v\n", label, err)
 				invalid++
 			}
@@ -71,7 +76,7 @@ func checkCmd(cfg config.Config, args []string, stdin io.Reader, stdout, stderr 
 	return nil
 }
 
-func checkOne(m *mapping.Mapper, label string, raw []byte, w io.Writer) error {
+func checkOne(m *mapping.Mapper, label string, raw []byte, showContent bool, w io.Writer) error {
 	d, err := m.Decode(raw, mapping.Source{Stored: time.Now()})
 	if err != nil {
 		return err
@@ -88,14 +93,16 @@ func checkOne(m *mapping.Mapper, label string, raw []byte, w io.Writer) error {
 	if st.Truncations > 0 {
 		fmt.Fprintf(w, ", %d values truncated", st.Truncations)
 	}
+	fmt.Fprint(w, redactionSummary(m, st))
 	fmt.Fprintln(w)
-	printTree(w, c.Take())
+	printTree(w, c.Take(), showContent)
 	return nil
 }
 
 // printTree prints spans as an indented tree: children under their parent
-// in start order, with each span's duration and its key attributes.
-func printTree(w io.Writer, spans []sdktrace.ReadOnlySpan) {
+// in start order, with each span's duration and its key attributes, and
+// with showContent the content each carries.
+func printTree(w io.Writer, spans []sdktrace.ReadOnlySpan, showContent bool) {
 	children := map[trace.SpanID][]sdktrace.ReadOnlySpan{}
 	ids := map[trace.SpanID]bool{}
 	for _, s := range spans {
@@ -113,6 +120,9 @@ func printTree(w io.Writer, spans []sdktrace.ReadOnlySpan) {
 	walk = func(s sdktrace.ReadOnlySpan, depth int) {
 		fmt.Fprintf(w, "  %s%s  %s  %s\n", strings.Repeat("  ", depth), s.Name(),
 			s.EndTime().Sub(s.StartTime()), describe(s))
+		if showContent {
+			printContent(w, s, "  "+strings.Repeat("  ", depth+2))
+		}
 		kids := children[s.SpanContext().SpanID()]
 		slices.SortStableFunc(kids, byStart)
 		for _, k := range kids {

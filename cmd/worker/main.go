@@ -39,7 +39,9 @@ Commands:
                         re-export stored results with an ephemeral consumer (backfill); the durable is untouched
   publish [--subject S] FILE...
                         publish workflow results from JSON files (object, array or JSON lines; - is stdin)
-  check FILE...         validate workflow results and print the span tree each maps to
+  check [--show-content] FILE...
+                        validate workflow results and print the span tree each maps to (with --show-content,
+                        the input, output, metadata and errors as exported, after WORKER_REDACT_FILE's rules)
   dlq (list|show|redrive|purge) ...
                         inspect dead letters and send them back once their cause is fixed (worker dlq -h)
   healthcheck [--url U] exit 0 when a running worker answers 200 on U (default http://127.0.0.1:8080/readyz)

@@ -92,11 +92,11 @@ NATS_URL unset means the embedded server of a local worker.
 	if err != nil {
 		return fmt.Errorf("replay: jetstream: %w", err)
 	}
-	tenantOpts, err := replayTenants(ctx, cfg, exp, log)
+	tenants, err := replayTenants(ctx, cfg, exp, log)
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
-	cons, err := wiring.Consumer(cfg, js, nc.MaxPayload(), exp, log, consumer.NewMetrics(nil), tenantOpts...)
+	cons, err := wiring.Consumer(cfg, js, nc.MaxPayload(), exp, log, consumer.NewMetrics(nil), tenants)
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}

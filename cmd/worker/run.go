@@ -114,7 +114,7 @@ func startWorker(ctx context.Context, cfg config.Config, log *slog.Logger, stdou
 	if w.tenants, err = wiring.Tenants(ctx, cfg, w.exp, log, reg); err != nil {
 		return nil, err
 	}
-	if w.cons, err = wiring.Consumer(cfg, js, w.nc.MaxPayload(), w.exp, log, w.metrics, w.consumerOptions()...); err != nil {
+	if w.cons, err = wiring.Consumer(cfg, js, w.nc.MaxPayload(), w.exp, log, w.metrics, w.tenants); err != nil {
 		return nil, err
 	}
 	reg.MustRegister(w.readyMetric())

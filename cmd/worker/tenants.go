@@ -14,10 +14,6 @@ import (
 	"github.com/spanferry/spanferry/internal/wiring"
 )
 
-// consumerOptions are the consumer's options beyond the configuration's:
-// the tenants' routing when WORKER_TENANTS_FILE is set.
-func (w *worker) consumerOptions() []consumer.Option { return wiring.TenantOptions(w.tenants) }
-
 // reloadOnSIGHUP reloads the tenants file on each SIGHUP until the returned
 // function is called. A failed reload keeps the configuration in force
 // (ReloadTenants logs why). Without tenants, SIGHUP keeps its default.
@@ -48,7 +44,6 @@ func (w *worker) reloadOnSIGHUP(ctx context.Context) (stop func()) {
 // replayTenants routes a replay by WORKER_TENANTS_FILE, as the worker
 // does, so that a backfill reaches each tenant's destination. A replay
 // never parks: a failing tenant's results are nak'd and retried.
-func replayTenants(ctx context.Context, cfg config.Config, exp sdktrace.SpanExporter, log *slog.Logger) ([]consumer.Option, error) {
-	t, err := wiring.Tenants(ctx, cfg, exp, log, nil)
-	return wiring.TenantOptions(t), err
+func replayTenants(ctx context.Context, cfg config.Config, exp sdktrace.SpanExporter, log *slog.Logger) (*consumer.Tenants, error) {
+	return wiring.Tenants(ctx, cfg, exp, log, nil)
 }

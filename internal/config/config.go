@@ -17,6 +17,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/spanferry/spanferry/internal/redact"
+	"github.com/spanferry/spanferry/internal/redactfile"
 )
 
 // Exporter names accepted by WORKER_EXPORTER.
@@ -80,6 +81,9 @@ type Config struct {
 	TenantsFile     string        `envconfig:"WORKER_TENANTS_FILE" desc:"YAML file of per-organization export destinations; empty: every result goes to the one exporter; SIGHUP reloads it"`
 	ParkStream      string        `envconfig:"WORKER_PARK_STREAM" default:"SPANFERRY_PARK" desc:"with tenants: the stream (created when missing) a failing tenant's results are parked in"`
 	TenantParkAfter time.Duration `envconfig:"WORKER_TENANT_PARK_AFTER" default:"1s" desc:"with tenants: a tenant's export request unanswered this long parks its results and backs the tenant off"`
+	// Content controls (CONTRACT §9).
+	CaptureContent bool   `envconfig:"WORKER_CAPTURE_CONTENT" default:"true" desc:"false: no span carries traceloop.entity.input or traceloop.entity.output"`
+	RedactFile     string `envconfig:"WORKER_REDACT_FILE" desc:"YAML file of redaction rules applied to input, output, error messages and string metadata before export"`
 
 	// The OTel variables are honoured by the OTLP exporter and the resource
 	// detector themselves; they are listed here so that `worker -h` shows
@@ -188,6 +192,12 @@ func (c Config) Validate() error {
 	// Settings that would otherwise fail on every export, or silently not
 	// apply, are refused here (startup.go).
 	errs = append(errs, c.validateStartup()...)
+	if c.RedactFile != "" {
+		// Compiled here so that a bad rule stops every command at start.
+		if _, err := redactfile.Load(c.RedactFile); err != nil {
+			bad("WORKER_REDACT_FILE", "%v", err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -228,5 +238,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("data_dir", c.DataDir),
 		slog.String("tenants_file", c.TenantsFile),
+		slog.Bool("capture_content", c.CaptureContent),
+		slog.String("redact_file", c.RedactFile),
 	)
 }

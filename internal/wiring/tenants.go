@@ -23,9 +23,8 @@ func Tenants(ctx context.Context, cfg config.Config, exp sdktrace.SpanExporter, 
 	if err != nil {
 		return nil, err
 	}
-	// WORKER_CAPTURE_CONTENT's default (CONTRACT §9) until the worker reads it.
-	const captureDefault = true
-	return consumer.NewTenants(table, captureDefault, consumer.NewTenantMetrics(reg)), nil
+	// A tenant without capture_content follows WORKER_CAPTURE_CONTENT.
+	return consumer.NewTenants(table, cfg.CaptureContent, consumer.NewTenantMetrics(reg)), nil
 }
 
 // ReloadTenants reads WORKER_TENANTS_FILE again and puts it in force. A
@@ -57,13 +56,4 @@ func tenantTable(ctx context.Context, cfg config.Config, exp sdktrace.SpanExport
 	}
 	log.Info("tenants", "config", f)
 	return table, nil
-}
-
-// TenantOptions are the consumer's options for t: routing by tenant, or
-// none when t is nil (no WORKER_TENANTS_FILE).
-func TenantOptions(t *consumer.Tenants) []consumer.Option {
-	if t == nil {
-		return nil
-	}
-	return []consumer.Option{consumer.WithTenants(t)}
 }

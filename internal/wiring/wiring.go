@@ -48,7 +48,8 @@ func SetGC() string {
 }
 
 // Mapper builds the mapping from the configuration: the limits, the
-// resource of OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME.
+// resource of OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, the content
+// controls (ContentOptions). opts come last, and win.
 func Mapper(cfg config.Config, opts ...mapping.Option) (*mapping.Mapper, error) {
 	res, err := resource.New(context.Background(), resource.WithFromEnv(), resource.WithTelemetrySDK())
 	if err != nil {
@@ -60,18 +61,31 @@ func Mapper(cfg config.Config, opts ...mapping.Option) (*mapping.Mapper, error) 
 		MaxDepth:        cfg.MaxDepth,
 		MaxAttrValueLen: cfg.AttrValueLimit,
 	}
-	return mapping.New(append([]mapping.Option{mapping.WithResource(res), mapping.WithLimits(limits)}, opts...)...)
+	content, err := ContentOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	base := append([]mapping.Option{mapping.WithResource(res), mapping.WithLimits(limits)}, content...)
+	return mapping.New(append(base, opts...)...)
 }
 
 // Consumer builds the consumer of run and replay on js: the mapping with
 // its limits (WORKER_MAX_MESSAGE_BYTES=0 is the server's maxPayload, as
-// CONTRACT §2 says), the stream settings and the batching of cfg; opts
-// add to them (consumer.WithTenants).
-func Consumer(cfg config.Config, js jetstream.JetStream, maxPayload int64, exp sdktrace.SpanExporter, log *slog.Logger, metrics *consumer.Metrics, opts ...consumer.Option) (*consumer.Consumer, error) {
+// CONTRACT §2 says), the stream settings and the batching of cfg. tenants,
+// when not nil (WORKER_TENANTS_FILE), routes the exports by tenant and
+// decides content capture per tenant (a tenant's capture_content, else
+// WORKER_CAPTURE_CONTENT).
+func Consumer(cfg config.Config, js jetstream.JetStream, maxPayload int64, exp sdktrace.SpanExporter, log *slog.Logger, metrics *consumer.Metrics, tenants *consumer.Tenants) (*consumer.Consumer, error) {
 	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = int(maxPayload)
 	}
-	mapper, err := Mapper(cfg)
+	var mapOpts []mapping.Option
+	opts := []consumer.Option{consumer.WithLogger(log), consumer.WithMetrics(metrics)}
+	if tenants != nil {
+		mapOpts = append(mapOpts, mapping.WithCaptureContent(tenants.CaptureContent))
+		opts = append(opts, consumer.WithTenants(tenants))
+	}
+	mapper, err := Mapper(cfg, mapOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +104,7 @@ func Consumer(cfg config.Config, js jetstream.JetStream, maxPayload int64, exp s
 		ParkStream:    cfg.ParkStream,
 		// With tenants: a hanging destination parks its results.
 		TenantParkAfter: cfg.TenantParkAfter,
-	}, append([]consumer.Option{consumer.WithLogger(log), consumer.WithMetrics(metrics)}, opts...)...)
+	}, opts...)
 }
 
 // Exporter builds the exporter WORKER_EXPORTER names; stdout is where the
