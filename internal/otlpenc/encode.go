@@ -73,12 +73,13 @@ func (e *Encoder) Reset() {
 // not valid UTF-8.
 func (e *Encoder) Encode(spans []sdktrace.ReadOnlySpan) ([][]byte, error) {
 	e.group(spans)
-	e.buf = e.buf[:0]
+	b := e.buf[:0]
 	ends := make([]int, 0, len(e.groups))
 	for i := range e.groups {
-		e.appendResourceSpans(&e.groups[i])
-		ends = append(ends, len(e.buf))
+		b = e.appendResourceSpans(b, &e.groups[i])
+		ends = append(ends, len(b))
 	}
+	e.buf = b
 	if e.err != nil {
 		return nil, e.err
 	}
@@ -152,21 +153,30 @@ func (g *resourceGroup) newScope() *scopeGroup {
 	return &g.scopes[len(g.scopes)-1]
 }
 
-func (e *Encoder) appendResourceSpans(g *resourceGroup) {
+// The append functions take the buffer and return it grown, as
+// protowire's do: kept in a local variable, it is written to the heap
+// (e.buf) once per encoding instead of once per field, which matters to
+// the write barrier while the garbage collector marks.
+
+func (e *Encoder) appendResourceSpans(b []byte, g *resourceGroup) []byte {
 	if g.res != nil {
-		e.buf = protowire.AppendTag(e.buf, 1, protowire.BytesType)
-		e.buf = protowire.AppendVarint(e.buf, uint64(sizeResource(g.res)))
-		e.appendResource(g.res)
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(sizeResource(g.res)))
+		for it := g.res.Iter(); it.Next(); {
+			b = e.appendKeyValue(b, 1, it.Attribute())
+		}
 	}
 	for i := range g.scopes {
-		e.buf = protowire.AppendTag(e.buf, 2, protowire.BytesType)
-		start := e.reserve(3) // a request of 16 KiB to 2 MiB
-		e.appendScopeSpans(&g.scopes[i])
-		e.fixLength(start, 3)
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		var start int
+		b, start = reserve(b, 3) // a request of 16 KiB to 2 MiB
+		b = e.appendScopeSpans(b, &g.scopes[i])
+		b = fixLength(b, start, 3)
 	}
 	if g.res != nil {
-		e.appendString(3, g.res.SchemaURL())
+		b = e.appendString(b, 3, g.res.SchemaURL())
 	}
+	return b
 }
 
 func sizeResource(r *resource.Resource) int {
@@ -177,29 +187,24 @@ func sizeResource(r *resource.Resource) int {
 	return n
 }
 
-func (e *Encoder) appendResource(r *resource.Resource) {
-	for it := r.Iter(); it.Next(); {
-		e.appendKeyValue(1, it.Attribute())
-	}
-}
-
-func (e *Encoder) appendScopeSpans(sg *scopeGroup) {
+func (e *Encoder) appendScopeSpans(b []byte, sg *scopeGroup) []byte {
 	if sg.scope != (instrumentation.Scope{}) {
-		e.buf = protowire.AppendTag(e.buf, 1, protowire.BytesType)
-		e.buf = protowire.AppendVarint(e.buf, uint64(sizeScope(sg.scope)))
-		e.appendString(1, sg.scope.Name)
-		e.appendString(2, sg.scope.Version)
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(sizeScope(sg.scope)))
+		b = e.appendString(b, 1, sg.scope.Name)
+		b = e.appendString(b, 2, sg.scope.Version)
 		for it := sg.scope.Attributes.Iter(); it.Next(); {
-			e.appendKeyValue(3, it.Attribute())
+			b = e.appendKeyValue(b, 3, it.Attribute())
 		}
 	}
 	for _, s := range sg.spans {
-		e.buf = protowire.AppendTag(e.buf, 2, protowire.BytesType)
-		start := e.reserve(2) // a span of 128 bytes to 16 KiB
-		e.appendSpan(s)
-		e.fixLength(start, 2)
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		var start int
+		b, start = reserve(b, 2) // a span of 128 bytes to 16 KiB
+		b = e.appendSpan(b, s)
+		b = fixLength(b, start, 2)
 	}
-	e.appendString(3, sg.scope.SchemaURL)
+	return e.appendString(b, 3, sg.scope.SchemaURL)
 }
 
 func sizeScope(s instrumentation.Scope) int {
@@ -230,61 +235,63 @@ const (
 	spanFlags        = 16
 )
 
-func (e *Encoder) appendSpan(s sdktrace.ReadOnlySpan) {
+func (e *Encoder) appendSpan(b []byte, s sdktrace.ReadOnlySpan) []byte {
 	sc := s.SpanContext()
 	tid, sid := sc.TraceID(), sc.SpanID()
-	e.buf = protowire.AppendTag(e.buf, spanTraceID, protowire.BytesType)
-	e.buf = protowire.AppendBytes(e.buf, tid[:])
-	e.buf = protowire.AppendTag(e.buf, spanSpanID, protowire.BytesType)
-	e.buf = protowire.AppendBytes(e.buf, sid[:])
-	e.appendString(spanTraceState, sc.TraceState().String())
+	b = protowire.AppendTag(b, spanTraceID, protowire.BytesType)
+	b = protowire.AppendBytes(b, tid[:])
+	b = protowire.AppendTag(b, spanSpanID, protowire.BytesType)
+	b = protowire.AppendBytes(b, sid[:])
+	if ts := sc.TraceState(); ts.Len() > 0 {
+		b = e.appendString(b, spanTraceState, ts.String())
+	}
 	parent := s.Parent()
 	if psid := parent.SpanID(); psid.IsValid() {
-		e.buf = protowire.AppendTag(e.buf, spanParentSpanID, protowire.BytesType)
-		e.buf = protowire.AppendBytes(e.buf, psid[:])
+		b = protowire.AppendTag(b, spanParentSpanID, protowire.BytesType)
+		b = protowire.AppendBytes(b, psid[:])
 	}
-	e.appendString(spanName, s.Name())
-	e.appendVarint(spanKind, uint64(otlpKind(s.SpanKind())))
-	e.appendFixed64(spanStart, unixNano(s.StartTime()))
-	e.appendFixed64(spanEnd, unixNano(s.EndTime()))
+	b = e.appendString(b, spanName, s.Name())
+	b = appendVarint(b, spanKind, uint64(otlpKind(s.SpanKind())))
+	b = appendFixed64(b, spanStart, unixNano(s.StartTime()))
+	b = appendFixed64(b, spanEnd, unixNano(s.EndTime()))
 	for _, kv := range s.Attributes() {
-		e.appendKeyValue(spanAttributes, kv)
+		b = e.appendKeyValue(b, spanAttributes, kv)
 	}
-	e.appendVarint(spanDroppedAttrs, uint64(clampUint32(s.DroppedAttributes())))
+	b = appendVarint(b, spanDroppedAttrs, uint64(clampUint32(s.DroppedAttributes())))
 	for _, ev := range s.Events() {
-		e.buf = protowire.AppendTag(e.buf, spanEvents, protowire.BytesType)
-		e.buf = protowire.AppendVarint(e.buf, uint64(sizeEvent(ev)))
-		e.appendFixed64(1, unixNano(ev.Time))
-		e.appendString(2, ev.Name)
+		b = protowire.AppendTag(b, spanEvents, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(sizeEvent(ev)))
+		b = appendFixed64(b, 1, unixNano(ev.Time))
+		b = e.appendString(b, 2, ev.Name)
 		for _, kv := range ev.Attributes {
-			e.appendKeyValue(3, kv)
+			b = e.appendKeyValue(b, 3, kv)
 		}
-		e.appendVarint(4, uint64(clampUint32(ev.DroppedAttributeCount)))
+		b = appendVarint(b, 4, uint64(clampUint32(ev.DroppedAttributeCount)))
 	}
-	e.appendVarint(spanDroppedEvts, uint64(clampUint32(s.DroppedEvents())))
+	b = appendVarint(b, spanDroppedEvts, uint64(clampUint32(s.DroppedEvents())))
 	for _, l := range s.Links() {
-		e.buf = protowire.AppendTag(e.buf, spanLinks, protowire.BytesType)
-		e.buf = protowire.AppendVarint(e.buf, uint64(sizeLink(l)))
+		b = protowire.AppendTag(b, spanLinks, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(sizeLink(l)))
 		ltid, lsid := l.SpanContext.TraceID(), l.SpanContext.SpanID()
-		e.buf = protowire.AppendTag(e.buf, 1, protowire.BytesType)
-		e.buf = protowire.AppendBytes(e.buf, ltid[:])
-		e.buf = protowire.AppendTag(e.buf, 2, protowire.BytesType)
-		e.buf = protowire.AppendBytes(e.buf, lsid[:])
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendBytes(b, ltid[:])
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendBytes(b, lsid[:])
 		for _, kv := range l.Attributes {
-			e.appendKeyValue(4, kv)
+			b = e.appendKeyValue(b, 4, kv)
 		}
-		e.appendVarint(5, uint64(clampUint32(l.DroppedAttributeCount)))
-		e.buf = protowire.AppendTag(e.buf, 6, protowire.Fixed32Type)
-		e.buf = protowire.AppendFixed32(e.buf, flags(l.SpanContext.TraceFlags(), l.SpanContext))
+		b = appendVarint(b, 5, uint64(clampUint32(l.DroppedAttributeCount)))
+		b = protowire.AppendTag(b, 6, protowire.Fixed32Type)
+		b = protowire.AppendFixed32(b, flags(l.SpanContext.TraceFlags(), l.SpanContext))
 	}
-	e.appendVarint(spanDroppedLinks, uint64(clampUint32(s.DroppedLinks())))
+	b = appendVarint(b, spanDroppedLinks, uint64(clampUint32(s.DroppedLinks())))
 	st := s.Status()
-	e.buf = protowire.AppendTag(e.buf, spanStatus, protowire.BytesType)
-	e.buf = protowire.AppendVarint(e.buf, uint64(sizeStatus(st)))
-	e.appendString(2, st.Description)
-	e.appendVarint(3, uint64(otlpStatusCode(st.Code)))
-	e.buf = protowire.AppendTag(e.buf, spanFlags, protowire.Fixed32Type)
-	e.buf = protowire.AppendFixed32(e.buf, flags(sc.TraceFlags(), parent))
+	b = protowire.AppendTag(b, spanStatus, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(sizeStatus(st)))
+	b = e.appendString(b, 2, st.Description)
+	b = appendVarint(b, 3, uint64(otlpStatusCode(st.Code)))
+	b = protowire.AppendTag(b, spanFlags, protowire.Fixed32Type)
+	return protowire.AppendFixed32(b, flags(sc.TraceFlags(), parent))
 }
 
 func sizeEvent(ev sdktrace.Event) int {
@@ -315,38 +322,37 @@ func sizeKeyValue(kv attribute.KeyValue) int {
 	return sizeString(1, string(kv.Key)) + sizeMessage(2, sizeValue(kv.Value))
 }
 
-func (e *Encoder) appendKeyValue(field protowire.Number, kv attribute.KeyValue) {
+func (e *Encoder) appendKeyValue(b []byte, field protowire.Number, kv attribute.KeyValue) []byte {
 	if kv.Value.Type() == attribute.STRING {
-		e.appendStringKeyValue(field, string(kv.Key), kv.Value.AsString())
-		return
+		return e.appendStringKeyValue(b, field, string(kv.Key), kv.Value.AsString())
 	}
 	vsize := sizeValue(kv.Value)
-	e.buf = protowire.AppendTag(e.buf, field, protowire.BytesType)
-	e.buf = protowire.AppendVarint(e.buf, uint64(sizeString(1, string(kv.Key))+sizeMessage(2, vsize)))
-	e.appendString(1, string(kv.Key))
-	e.buf = protowire.AppendTag(e.buf, 2, protowire.BytesType)
-	e.buf = protowire.AppendVarint(e.buf, uint64(vsize))
-	e.appendValue(kv.Value)
+	b = protowire.AppendTag(b, field, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(sizeString(1, string(kv.Key))+sizeMessage(2, vsize)))
+	b = e.appendString(b, 1, string(kv.Key))
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(vsize))
+	return e.appendValue(b, kv.Value)
 }
 
 // appendStringKeyValue is appendKeyValue for a string value, most of
 // them, in one go.
-func (e *Encoder) appendStringKeyValue(field protowire.Number, key, value string) {
+func (e *Encoder) appendStringKeyValue(b []byte, field protowire.Number, key, value string) []byte {
 	if !utf8.ValidString(key) || !utf8.ValidString(value) {
 		e.err = ErrInvalidUTF8
 	}
 	vsize := 1 + protowire.SizeBytes(len(value)) // tag anyString, length, bytes
 	size := sizeString(1, key) + 1 + protowire.SizeBytes(vsize)
-	e.buf = protowire.AppendTag(e.buf, field, protowire.BytesType)
-	e.buf = protowire.AppendVarint(e.buf, uint64(size))
+	b = protowire.AppendTag(b, field, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(size))
 	if key != "" {
-		e.buf = append(e.buf, 1<<3|byte(protowire.BytesType))
-		e.buf = protowire.AppendString(e.buf, key)
+		b = append(b, 1<<3|byte(protowire.BytesType))
+		b = protowire.AppendString(b, key)
 	}
-	e.buf = append(e.buf, 2<<3|byte(protowire.BytesType))
-	e.buf = protowire.AppendVarint(e.buf, uint64(vsize))
-	e.buf = append(e.buf, anyString<<3|byte(protowire.BytesType))
-	e.buf = protowire.AppendString(e.buf, value)
+	b = append(b, 2<<3|byte(protowire.BytesType))
+	b = protowire.AppendVarint(b, uint64(vsize))
+	b = append(b, anyString<<3|byte(protowire.BytesType))
+	return protowire.AppendString(b, value)
 }
 
 // AnyValue fields: a oneof, so a zero value is written too.
@@ -395,35 +401,35 @@ func sizeValue(v attribute.Value) int {
 	}
 }
 
-func (e *Encoder) appendValue(v attribute.Value) {
+func (e *Encoder) appendValue(b []byte, v attribute.Value) []byte {
 	switch v.Type() {
 	case attribute.EMPTY:
 	case attribute.BOOL:
-		e.buf = protowire.AppendTag(e.buf, anyBool, protowire.VarintType)
-		e.buf = protowire.AppendVarint(e.buf, protowire.EncodeBool(v.AsBool()))
+		b = protowire.AppendTag(b, anyBool, protowire.VarintType)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(v.AsBool()))
 	case attribute.INT64:
-		e.buf = protowire.AppendTag(e.buf, anyInt, protowire.VarintType)
-		e.buf = protowire.AppendVarint(e.buf, uint64(v.AsInt64()))
+		b = protowire.AppendTag(b, anyInt, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(v.AsInt64()))
 	case attribute.FLOAT64:
-		e.buf = protowire.AppendTag(e.buf, anyDouble, protowire.Fixed64Type)
-		e.buf = protowire.AppendFixed64(e.buf, math.Float64bits(v.AsFloat64()))
+		b = protowire.AppendTag(b, anyDouble, protowire.Fixed64Type)
+		b = protowire.AppendFixed64(b, math.Float64bits(v.AsFloat64()))
 	case attribute.STRING:
-		e.appendOneofString(anyString, v.AsString())
+		b = e.appendOneofString(b, anyString, v.AsString())
 	case attribute.BYTESLICE:
-		e.buf = protowire.AppendTag(e.buf, anyBytes, protowire.BytesType)
-		e.buf = protowire.AppendBytes(e.buf, v.AsByteSlice())
+		b = protowire.AppendTag(b, anyBytes, protowire.BytesType)
+		b = protowire.AppendBytes(b, v.AsByteSlice())
 	case attribute.BOOLSLICE, attribute.INT64SLICE, attribute.FLOAT64SLICE, attribute.STRINGSLICE, attribute.SLICE:
 		els := elements(v)
 		n := 0
 		for _, el := range els {
 			n += sizeMessage(1, sizeValue(el))
 		}
-		e.buf = protowire.AppendTag(e.buf, anyArray, protowire.BytesType)
-		e.buf = protowire.AppendVarint(e.buf, uint64(n))
+		b = protowire.AppendTag(b, anyArray, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(n))
 		for _, el := range els {
-			e.buf = protowire.AppendTag(e.buf, 1, protowire.BytesType)
-			e.buf = protowire.AppendVarint(e.buf, uint64(sizeValue(el)))
-			e.appendValue(el)
+			b = protowire.AppendTag(b, 1, protowire.BytesType)
+			b = protowire.AppendVarint(b, uint64(sizeValue(el)))
+			b = e.appendValue(b, el)
 		}
 	case attribute.MAP:
 		kvs := v.AsMap()
@@ -431,14 +437,15 @@ func (e *Encoder) appendValue(v attribute.Value) {
 		for _, kv := range kvs {
 			n += sizeMessage(1, sizeKeyValue(kv))
 		}
-		e.buf = protowire.AppendTag(e.buf, anyKVList, protowire.BytesType)
-		e.buf = protowire.AppendVarint(e.buf, uint64(n))
+		b = protowire.AppendTag(b, anyKVList, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(n))
 		for _, kv := range kvs {
-			e.appendKeyValue(1, kv)
+			b = e.appendKeyValue(b, 1, kv)
 		}
 	default:
-		e.appendOneofString(anyString, invalidValue)
+		b = e.appendOneofString(b, anyString, invalidValue)
 	}
+	return b
 }
 
 // elements returns the elements of a slice value as values.
@@ -468,25 +475,28 @@ func convert[T any](s []T, f func(T) attribute.Value) []attribute.Value {
 // reserve appends n bytes for the length of the message that follows and
 // returns where they are. Messages are written before their length is
 // known, so that each is walked once; fixLength then writes the length.
-func (e *Encoder) reserve(n int) int {
-	start := len(e.buf)
-	e.buf = append(e.buf, make([]byte, n)...)
-	return start
+func reserve(b []byte, n int) ([]byte, int) {
+	start := len(b)
+	for range n {
+		b = append(b, 0)
+	}
+	return b, start
 }
 
 // fixLength writes the length of the message after the n bytes reserved at
 // start, moving the message when its length takes another number of bytes.
-func (e *Encoder) fixLength(start, n int) {
-	size := len(e.buf) - start - n
+func fixLength(b []byte, start, n int) []byte {
+	size := len(b) - start - n
 	need := protowire.SizeVarint(uint64(size))
 	if need != n {
 		if need > n {
-			e.buf = append(e.buf, make([]byte, need-n)...)
+			b = append(b, make([]byte, need-n)...)
 		}
-		copy(e.buf[start+need:], e.buf[start+n:start+n+size])
-		e.buf = e.buf[:start+need+size]
+		copy(b[start+need:], b[start+n:start+n+size])
+		b = b[:start+need+size]
 	}
-	protowire.AppendVarint(e.buf[start:start], uint64(size)) // in place: the room is there
+	protowire.AppendVarint(b[start:start], uint64(size)) // in place: the room is there
+	return b
 }
 
 // sizeMessage is the size of a length-delimited field of n bytes.
@@ -502,19 +512,20 @@ func sizeString(field protowire.Number, s string) int {
 	return sizeMessage(field, len(s))
 }
 
-func (e *Encoder) appendString(field protowire.Number, s string) {
-	if s != "" {
-		e.appendOneofString(field, s)
+func (e *Encoder) appendString(b []byte, field protowire.Number, s string) []byte {
+	if s == "" {
+		return b
 	}
+	return e.appendOneofString(b, field, s)
 }
 
 // appendOneofString writes s even when empty, as a oneof member is.
-func (e *Encoder) appendOneofString(field protowire.Number, s string) {
+func (e *Encoder) appendOneofString(b []byte, field protowire.Number, s string) []byte {
 	if !utf8.ValidString(s) {
 		e.err = ErrInvalidUTF8
 	}
-	e.buf = protowire.AppendTag(e.buf, field, protowire.BytesType)
-	e.buf = protowire.AppendString(e.buf, s)
+	b = protowire.AppendTag(b, field, protowire.BytesType)
+	return protowire.AppendString(b, s)
 }
 
 func sizeVarint(field protowire.Number, v uint64) int {
@@ -524,11 +535,12 @@ func sizeVarint(field protowire.Number, v uint64) int {
 	return protowire.SizeTag(field) + protowire.SizeVarint(v)
 }
 
-func (e *Encoder) appendVarint(field protowire.Number, v uint64) {
-	if v != 0 {
-		e.buf = protowire.AppendTag(e.buf, field, protowire.VarintType)
-		e.buf = protowire.AppendVarint(e.buf, v)
+func appendVarint(b []byte, field protowire.Number, v uint64) []byte {
+	if v == 0 {
+		return b
 	}
+	b = protowire.AppendTag(b, field, protowire.VarintType)
+	return protowire.AppendVarint(b, v)
 }
 
 func sizeFixed64(field protowire.Number, v uint64) int {
@@ -538,11 +550,12 @@ func sizeFixed64(field protowire.Number, v uint64) int {
 	return protowire.SizeTag(field) + 8
 }
 
-func (e *Encoder) appendFixed64(field protowire.Number, v uint64) {
-	if v != 0 {
-		e.buf = protowire.AppendTag(e.buf, field, protowire.Fixed64Type)
-		e.buf = protowire.AppendFixed64(e.buf, v)
+func appendFixed64(b []byte, field protowire.Number, v uint64) []byte {
+	if v == 0 {
+		return b
 	}
+	b = protowire.AppendTag(b, field, protowire.Fixed64Type)
+	return protowire.AppendFixed64(b, v)
 }
 
 // The conversions below are the SDK transformation's.
