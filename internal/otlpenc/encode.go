@@ -36,7 +36,7 @@ type scopeGroup struct {
 
 // Encoder writes batches of spans as OTLP ResourceSpans. It holds the
 // scratch space of one encoding at a time and is reused: an Exporter keeps
-// its encoders, as a sync.Pool would drop them at every garbage collection
+// idle encoders, as a sync.Pool would drop them at every garbage collection
 // and a request's buffer (about 1 MB for 200 results) would grow from
 // nothing again, zeroed, by doubling. The zero Encoder is ready to use.
 type Encoder struct {

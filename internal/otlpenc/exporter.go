@@ -18,25 +18,27 @@ import (
 // does for http/protobuf; its http/json encoding would drop the content).
 type Exporter struct {
 	client   otlptrace.Client
-	free     chan *Encoder // idle encoders, kept across garbage collections
 	stopOnce sync.Once
 }
 
 var _ sdktrace.SpanExporter = (*Exporter)(nil)
 
-// keptEncoders bounds the idle encoders an Exporter keeps: as many as
-// concurrent exports are usual (the consumer's concurrency).
-const keptEncoders = 8
+// idle holds encoders between exports, kept across garbage collections
+// (a sync.Pool would drop them and their buffers at each). It is shared by
+// every Exporter of the process, so that the memory kept is bounded by
+// how many exports run at once, not by how many exporters there are (one
+// per tenant, say): as many as the consumer's highest default concurrency.
+var idle = make(chan *Encoder, 8)
 
 // NewExporter returns an Exporter sending with client, which it does not
 // start.
 func NewExporter(client otlptrace.Client) *Exporter {
-	return &Exporter{client: client, free: make(chan *Encoder, keptEncoders)}
+	return &Exporter{client: client}
 }
 
 func (e *Exporter) encoder() *Encoder {
 	select {
-	case enc := <-e.free:
+	case enc := <-idle:
 		return enc
 	default:
 		return new(Encoder)
@@ -46,7 +48,7 @@ func (e *Exporter) encoder() *Encoder {
 func (e *Exporter) release(enc *Encoder) {
 	enc.Reset()
 	select {
-	case e.free <- enc:
+	case idle <- enc:
 	default:
 	}
 }
