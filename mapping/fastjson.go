@@ -65,6 +65,7 @@ type fastDecoder struct {
 	raw     []byte // a copy of data that raw values are cut from
 	floats  []float64
 	ints    []int64
+	usages  []Usage
 	scratch []Step // steps being decoded, of every open array; kept by the pool
 }
 
@@ -174,7 +175,11 @@ func (d *fastDecoder) usage(p **Usage) bool {
 	if d.null() {
 		return true
 	}
-	u := new(Usage)
+	if len(d.usages) == cap(d.usages) {
+		d.usages = make([]Usage, 0, 8)
+	}
+	d.usages = append(d.usages, Usage{})
+	u := &d.usages[len(d.usages)-1]
 	*p = u
 	return d.object(func(key []byte) bool {
 		switch string(key) {
