@@ -114,7 +114,8 @@ func TestDecodeKeysAsEncodingJSON(t *testing.T) {
 func TestFastDecodeTakesTheUsualMessages(t *testing.T) {
 	files, _ := filepath.Glob("../examples/*.json")
 	more, _ := filepath.Glob("testdata/*.json")
-	for _, file := range append(files, more...) {
+	bench, _ := filepath.Glob("../internal/benchdata/*.json")
+	for _, file := range append(append(files, more...), bench...) {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)

@@ -131,7 +131,8 @@ func TestEncodingOfMappedResults(t *testing.T) {
 	}
 	files, _ := filepath.Glob("../../examples/*.json")
 	more, _ := filepath.Glob("../../mapping/testdata/*.json")
-	files = append(append(files, more...), "../../examples/batch.jsonl")
+	bench, _ := filepath.Glob("../../internal/benchdata/*.json")
+	files = append(append(append(files, more...), bench...), "../../examples/batch.jsonl")
 	for _, opts := range [][]mapping.Option{nil, {mapping.WithResource(base), mapping.WithLimits(mapping.Limits{MaxAttrValueLen: 10})}} {
 		m, err := mapping.New(opts...)
 		if err != nil {
@@ -255,10 +256,7 @@ func TestCarriedRequestIsTheEncoding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile("../../mapping/testdata/bench-8-steps.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := benchResult(t)
 	d, err := m.Decode(data, mapping.Source{})
 	if err != nil {
 		t.Fatal(err)
@@ -291,10 +289,7 @@ func TestCarriedRequestIsTheEncoding(t *testing.T) {
 
 func BenchmarkEncode(b *testing.B) {
 	m, _ := mapping.New()
-	data, err := os.ReadFile("../../mapping/testdata/bench-8-steps.json")
-	if err != nil {
-		b.Fatal(err)
-	}
+	data := benchResult(b)
 	d, _ := m.Decode(data, mapping.Source{})
 	var spans []sdktrace.ReadOnlySpan
 	for range 200 {
