@@ -23,6 +23,10 @@ import (
 // encoding is ours, and the bytes are the SDK's, save the order of a
 // request's ResourceSpans.
 //
+// One difference remains: the client's experimental self-observability
+// metrics (OTEL_GO_X_OBSERVABILITY) count the spans of the messages it is
+// given, and the encoded ones are opaque to it, so they count none.
+//
 // When the encoding asked for is http/json (WithEncoding or
 // OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL), it returns otlptracehttp.New's
 // exporter itself: the JSON encoding needs the SDK's messages.
