@@ -11,6 +11,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/spanferry/spanferry/internal/benchdata"
+	"github.com/spanferry/spanferry/consumer"
 	"github.com/spanferry/spanferry/internal/otlptest"
 	"github.com/spanferry/spanferry/mapping"
 )
@@ -19,8 +20,9 @@ import (
 // and the network: the mapping of a decoded 8-step result, and its share
 // of an export request of 200 results as the exporter builds it (OTLP
 // protobuf encoding, the HTTP request), sent to a transport that answers
-// 200 at once: otlptracehttp.New's exporter as the worker builds it. The
-// figures that matter are per result (an op is 200).
+// 200 at once: consumer.NewExporter's as the worker builds it (own), and
+// otlptracehttp.New's (sdk). The figures that matter are per result (an op
+// is 200).
 func BenchmarkMapAndEncode(b *testing.B) {
 	const batch = 200
 	data := benchdata.Result8Steps
@@ -34,13 +36,30 @@ func BenchmarkMapAndEncode(b *testing.B) {
 	}
 	b.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:4318/v1/traces")
 	client := &http.Client{Transport: otlptest.DiscardTransport{}}
-	b.Run("sdk", func(b *testing.B) {
-		exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithHTTPClient(client),
-			otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer exp.Shutdown(context.Background())
+	opts := []otlptracehttp.Option{otlptracehttp.WithHTTPClient(client),
+		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false})}
+	for _, e := range []struct {
+		name string
+		new  func(context.Context, ...otlptracehttp.Option) (sdktrace.SpanExporter, error)
+	}{
+		{"own", consumer.NewExporter},
+		{"sdk", func(ctx context.Context, opts ...otlptracehttp.Option) (sdktrace.SpanExporter, error) {
+			return otlptracehttp.New(ctx, opts...)
+		}},
+	} {
+		b.Run(e.name, func(b *testing.B) { benchmarkMapAndEncode(b, e.new, opts, m, d) })
+	}
+}
+
+func benchmarkMapAndEncode(b *testing.B, newExp func(context.Context, ...otlptracehttp.Option) (sdktrace.SpanExporter, error),
+	opts []otlptracehttp.Option, m *mapping.Mapper, d *mapping.Decoded) {
+	const batch = 200
+	exp, err := newExp(context.Background(), opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer exp.Shutdown(context.Background())
+	{
 		spans := make([]sdktrace.ReadOnlySpan, 0, batch*(d.Steps()+1))
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
@@ -65,5 +84,5 @@ func BenchmarkMapAndEncode(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/results, "ns/result")
 		b.ReportMetric(float64(after.Mallocs-before.Mallocs)/results, "allocs/result")
 		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/results, "B/result")
-	})
+	}
 }

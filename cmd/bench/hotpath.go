@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/spanferry/spanferry/consumer"
 	"github.com/spanferry/spanferry/internal/otlptest"
 	"github.com/spanferry/spanferry/mapping"
 )
@@ -31,7 +32,7 @@ const hotpathBatch = 200
 
 // hotpath measures, in this process, decoding a result, mapping it, and
 // mapping it plus its share of a 200-result export request built by the
-// worker's exporter, otlptracehttp's (sent to a transport that answers 200
+// worker's exporter, consumer.NewExporter's (sent to a transport that answers 200
 // at once): BenchmarkDecode, BenchmarkMap and BenchmarkMapAndEncode, on the
 // bench's own result. Each is measured repeat times, in rounds so that a
 // noisy neighbour hurts them alike; the median and the fastest are kept.
@@ -45,7 +46,7 @@ func hotpath(data []byte, repeat int) ([]hotpathFigure, error) {
 	if err != nil {
 		return nil, err
 	}
-	exp, err := otlptracehttp.New(context.Background(),
+	exp, err := consumer.NewExporter(context.Background(),
 		otlptracehttp.WithEndpointURL("http://127.0.0.1:4318/v1/traces"),
 		otlptracehttp.WithHTTPClient(&http.Client{Transport: otlptest.DiscardTransport{}}),
 		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spanferry/spanferry/internal/config"
 )
 
 // report collects the figures of a bench run and renders them as Markdown.
@@ -145,6 +147,16 @@ func (r *report) rawBest() (result, bool) {
 	return a, true
 }
 
+// cpuRatios returns the worker's CPU per result over the raw Consume +
+// Ack consumer's per message, and over the batch-size-1 worker's, from
+// the medians of the main section.
+func (r *report) cpuRatios() (vsRaw, vsBatch1 float64) {
+	w := median(r.Main[mainWorker])
+	raw, one := median(r.Main[mainRawConsume]), median(r.Main[mainBatch1])
+	cpu := w.per10k(w.child.CPU)
+	return cpu / raw.per10k(raw.child.CPU), cpu / one.per10k(one.child.CPU)
+}
+
 func (r *report) markdown() string {
 	var b bytes.Buffer
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -155,7 +167,9 @@ func (r *report) markdown() string {
 	if len(r.Env) > 0 {
 		p(" Environment: `%s`.", strings.Join(r.Env, "`, `"))
 	} else {
-		p(" No WORKER_*, OTEL_* or GOGC variable set: the worker's defaults (batch 200, wait 50ms, concurrency 2, AckWait 30s, no compression, GOGC 200).")
+		procs := runtime.GOMAXPROCS(0)
+		p(" No WORKER_*, OTEL_* or GOGC variable set: the worker's defaults (batch 200, wait 50ms, concurrency %d for GOMAXPROCS %d, AckWait 30s, no compression, GOGC 200).",
+			config.DefaultExportConcurrency(procs), procs)
 	}
 	p("\n\n")
 
@@ -192,7 +206,9 @@ func (r *report) markdown() string {
 				mib(med.child.MaxRSS), mib(int64(med.child.PeakHeap)))
 		}
 		w, one := median(r.Main[mainWorker]), median(r.Main[mainBatch1])
-		p("\nWorker ÷ raw: **%.2f**. Worker ÷ batch size 1: **%.1f×**.\n\n", w.rate()/raw.rate(), w.rate()/one.rate())
+		cpu, cpuOne := r.cpuRatios()
+		p("\nWorker ÷ raw: **%.2f**. Worker ÷ batch size 1: **%.1f×**. Worker CPU per result ÷ raw Consume + Ack's per message: **%.1f×**; ÷ batch size 1's: **%.2f×**.\n\n",
+			w.rate()/raw.rate(), w.rate()/one.rate(), cpu, cpuOne)
 	}
 
 	if len(r.Batches) > 0 {
@@ -261,15 +277,29 @@ func (r *report) markdown() string {
 		}
 		p("| %s | %s | %s |\n", name, measured, mark)
 	}
-	for _, f := range r.Hotpath {
-		if strings.HasPrefix(f.Name, "map + encode") {
-			check(fmt.Sprintf("mapping + encoding < 10 µs per %d-step result", r.opts.steps), fmt.Sprintf("%.1f µs", f.NsPer/1e3), f.NsPer < 10e3)
+	var decode, mapEncode *hotpathFigure
+	for i, f := range r.Hotpath {
+		switch {
+		case strings.HasPrefix(f.Name, "decode"):
+			decode = &r.Hotpath[i]
+		case strings.HasPrefix(f.Name, "map + encode"):
+			mapEncode = &r.Hotpath[i]
 		}
 	}
+	if decode != nil {
+		check(fmt.Sprintf("decode + validate ≤ 12 µs per %d-step result", r.opts.steps), fmt.Sprintf("%.1f µs", decode.NsPer/1e3), decode.NsPer <= 12e3)
+	}
+	if mapEncode != nil {
+		check(fmt.Sprintf("map + encode ≤ 25 µs per %d-step result", r.opts.steps), fmt.Sprintf("%.1f µs", mapEncode.NsPer/1e3), mapEncode.NsPer <= 25e3)
+	}
+	if decode != nil && mapEncode != nil {
+		allocs := decode.AllocsPer + mapEncode.AllocsPer
+		check("≤ 60 allocations per result (decode + map + encode)", fmt.Sprintf("%.1f", allocs), allocs <= 60)
+	}
 	if haveRaw {
-		w, one := median(r.Main[mainWorker]), median(r.Main[mainBatch1])
-		check("worker ≥ 0.25 × raw consume+ack", fmt.Sprintf("%.2f ×", w.rate()/raw.rate()), w.rate() >= 0.25*raw.rate())
-		check("worker ≥ 10 × batch size 1", fmt.Sprintf("%.1f ×", w.rate()/one.rate()), w.rate() >= 10*one.rate())
+		cpu, cpuOne := r.cpuRatios()
+		check("worker CPU per result ≤ 9 × raw Consume + Ack's per message", fmt.Sprintf("%.1f ×", cpu), cpu <= 9)
+		check("worker CPU per result ≤ 0.2 × batch size 1's", fmt.Sprintf("%.2f ×", cpuOne), cpuOne <= 0.2)
 	}
 	if r.Backlog != nil {
 		check(fmt.Sprintf("peak RSS < 150 MB draining %s results", thousands(float64(r.Backlog.n))),

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"time"
 
@@ -61,7 +62,7 @@ type Config struct {
 	BatchSize         int           `envconfig:"WORKER_BATCH_SIZE" default:"200" desc:"most results per export request"`
 	BatchWait         time.Duration `envconfig:"WORKER_BATCH_WAIT" default:"50ms" desc:"longest wait to fill a batch"`
 	AckWait           time.Duration `envconfig:"WORKER_ACK_WAIT" default:"30s" desc:"consumer AckWait; held messages are kept alive with InProgress well before it"`
-	ExportConcurrency int           `envconfig:"WORKER_EXPORT_CONCURRENCY" default:"2" desc:"export requests in flight at once"`
+	ExportConcurrency int           `envconfig:"WORKER_EXPORT_CONCURRENCY" default:"0" desc:"batches mapped and exported at once; 0: GOMAXPROCS, at least 2 and at most 8"`
 	MaxAckPending     int           `envconfig:"WORKER_MAX_ACK_PENDING" default:"0" desc:"consumer MaxAckPending when the worker creates the consumer; 0 derives it from batch size and concurrency"`
 
 	MaxSteps        int `envconfig:"WORKER_MAX_STEPS" default:"10000" desc:"most steps in one result"`
@@ -119,6 +120,9 @@ func Load() (Config, error) {
 		if c.OTLPEndpoint != "" || c.OTLPTracesEndpoint != "" {
 			c.Exporter = ExporterOTLP
 		}
+	}
+	if c.ExportConcurrency == 0 {
+		c.ExportConcurrency = DefaultExportConcurrency(runtime.GOMAXPROCS(0))
 	}
 	return c, c.Validate()
 }

@@ -29,10 +29,10 @@ import (
 
 // pathHarness runs raw message bytes through the worker's whole handling
 // path, as consumer.mapOne and deliver do: Decode, NewCollector, Map, then
-// a real encoding by each of the worker's exporters: otlptracehttp's over
-// consumer.HTTPClient, sending to an otlptest receiver that decodes the
-// request as a collector would, and fileexport's (OTLP/JSON lines). The two
-// must agree span for span.
+// a real encoding by each of the worker's exporters: consumer.NewExporter's
+// and otlptracehttp's over consumer.HTTPClient, sending to an otlptest
+// receiver that decodes the request as a collector would, and fileexport's
+// (OTLP/JSON lines). The three must agree span for span.
 // Any failure of a message the mapping accepted would, in the worker, be
 // retried forever or dead-letter a good message, so it is a bug.
 type pathHarness struct {
@@ -40,6 +40,7 @@ type pathHarness struct {
 	limit     int // the attribute value length limit; <= 0: none
 	recv      *otlptest.Receiver
 	sdk       sdktrace.SpanExporter
+	own       sdktrace.SpanExporter
 	file      sdktrace.SpanExporter
 	mu        sync.Mutex
 	fileLines bytes.Buffer
@@ -53,17 +54,20 @@ func newPathHarness(tb testing.TB, limits mapping.Limits) *pathHarness {
 	}
 	ctx := context.Background()
 	h := &pathHarness{m: m, limit: limits.MaxAttrValueLen, recv: otlptest.StartT(tb)}
-	h.sdk, err = otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(h.recv.TracesURL()),
-		otlptracehttp.WithHTTPClient(consumer.HTTPClient(10*time.Second)),
-		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
-	if err != nil {
+	opts := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(h.recv.TracesURL()),
+		otlptracehttp.WithHTTPClient(consumer.HTTPClient(10 * time.Second)),
+		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false})}
+	if h.sdk, err = otlptracehttp.New(ctx, opts...); err != nil {
+		tb.Fatal(err)
+	}
+	if h.own, err = consumer.NewExporter(ctx, opts...); err != nil {
 		tb.Fatal(err)
 	}
 	if h.file, err = fileexport.New(ctx, &h.fileLines); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
-		for _, exp := range []sdktrace.SpanExporter{h.sdk, h.file} {
+		for _, exp := range []sdktrace.SpanExporter{h.sdk, h.own, h.file} {
 			_ = exp.Shutdown(context.Background())
 		}
 	})
@@ -100,6 +104,10 @@ func (h *pathHarness) run(t *testing.T, data []byte, traceparent string) (refusa
 	taken := c.Take()
 
 	sdkReq := h.send(t, "otlptracehttp", h.sdk, taken)
+	want := canonical(sdkReq)
+	if got := canonical(h.send(t, "consumer.NewExporter", h.own, taken)); !maps.Equal(got, want) {
+		t.Fatalf("consumer.NewExporter's request differs from otlptracehttp's:\n%s", diffSpans(got, want))
+	}
 	h.fileLines.Reset()
 	if err := h.file.ExportSpans(context.Background(), taken); err != nil {
 		t.Fatalf("fileexport of a valid message failed: %v", err)
@@ -108,7 +116,6 @@ func (h *pathHarness) run(t *testing.T, data []byte, traceparent string) (refusa
 	if err := otlptest.UnmarshalJSON(bytes.TrimSuffix(h.fileLines.Bytes(), []byte("\n")), &fileReq); err != nil {
 		t.Fatalf("fileexport's line is not OTLP/JSON: %v", err)
 	}
-	want := canonical(sdkReq)
 	if got := canonical(&fileReq); !maps.Equal(got, want) {
 		t.Fatalf("fileexport's request differs from otlptracehttp's:\n%s", diffSpans(got, want))
 	}

@@ -37,12 +37,15 @@ func testReplicasTakeOver(t *testing.T, replicas int) {
 	k.setAnswer(h.answer)
 	s.createStream()
 	msgs, want := goodResults(fmt.Sprintf("replicas%d", replicas), n)
-	s.publish(msgs[:n/2])
 
 	var ws []*worker
 	for i := range replicas {
 		ws = append(ws, startWorker(t, s, k, fmt.Sprintf("w%d", i+1), map[string]string{"WORKER_ACK_WAIT": ackWait.String()}))
 	}
+	// Published once every worker is ready and waiting on its fetches, so
+	// that each gets batches of it: a backlog published before would be
+	// drained by the first worker while the others start.
+	s.publish(msgs[:n/2])
 	victim := ws[0]
 	await(t, 2*time.Minute, "every worker exporting", func() bool {
 		by := k.exportsBy()

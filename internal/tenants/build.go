@@ -88,7 +88,8 @@ func Build(ctx context.Context, f *File, base Base) (consumer.TenantTable, error
 		case "none":
 			opts = append(opts, otlptracehttp.WithCompression(otlptracehttp.NoCompression))
 		}
-		exp, err := newExporter(ctx, opts...)
+		// The worker's exporter (one-pass encoding, otlptracehttp's client).
+		exp, err := consumer.NewExporter(ctx, opts...)
 		if err != nil {
 			_ = shutdown(ctx)
 			// otlptracehttp's errors may quote the endpoint: name the key only.
@@ -100,12 +101,6 @@ func Build(ctx context.Context, f *File, base Base) (consumer.TenantTable, error
 	}
 	table.Shutdown = shutdown
 	return table, nil
-}
-
-// newExporter builds every tenant's exporter: the one place the tenants'
-// OTLP clients are made.
-func newExporter(ctx context.Context, opts ...otlptracehttp.Option) (sdktrace.SpanExporter, error) {
-	return otlptracehttp.New(ctx, opts...)
 }
 
 // tenantHeaders are the headers of t's requests: its own, plus the worker's

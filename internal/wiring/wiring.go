@@ -110,10 +110,12 @@ func Consumer(cfg config.Config, js jetstream.JetStream, maxPayload int64, exp s
 // Exporter builds the exporter WORKER_EXPORTER names; stdout is where the
 // stdout exporter writes.
 //
-// The OTLP exporter keeps otlptracehttp's handling of the OTEL_EXPORTER_OTLP_*
-// variables but uses consumer.HTTPClient, so that the consumer sees status
-// codes and partial successes, with the exporter's own retries off: the
-// consumer retries by nak, which holds no batch in memory during an outage.
+// The OTLP exporter is consumer.NewExporter's (otlptracehttp's client with
+// the consumer's one-pass protobuf encoding): it keeps otlptracehttp's
+// handling of the OTEL_EXPORTER_OTLP_* variables but uses
+// consumer.HTTPClient, so that the consumer sees status codes and partial
+// successes, with the exporter's own retries off: the consumer retries by
+// nak, which holds no batch in memory during an outage.
 // The client's TLS settings come from cfg.OTLPTLS: otlptracehttp applies
 // OTEL_EXPORTER_OTLP_CERTIFICATE and the client key pair only to a client
 // it builds itself.
@@ -128,7 +130,7 @@ func Exporter(ctx context.Context, cfg config.Config, stdout io.Writer) (sdktrac
 		if err != nil {
 			return nil, err
 		}
-		exp, err := otlptracehttp.New(ctx,
+		exp, err := consumer.NewExporter(ctx,
 			otlptracehttp.WithHTTPClient(consumer.HTTPClient(timeout, consumer.WithTLSConfig(tlsConf))),
 			otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
 		if err != nil {
