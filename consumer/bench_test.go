@@ -10,8 +10,8 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-	"github.com/spanferry/spanferry/internal/benchdata"
 	"github.com/spanferry/spanferry/consumer"
+	"github.com/spanferry/spanferry/internal/benchdata"
 	"github.com/spanferry/spanferry/internal/otlptest"
 	"github.com/spanferry/spanferry/mapping"
 )
