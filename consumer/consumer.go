@@ -40,6 +40,10 @@ type Config struct {
 	AckWait       time.Duration // the consumer's AckWait, when the worker creates it
 	Concurrency   int           // export requests in flight at once
 	MaxAckPending int           // when the worker creates the consumer; 0 derives it
+	// StreamReplicas is the replica count of the results stream when the
+	// worker creates it (0 is 1). What else the worker creates takes the
+	// results stream's count (replicas.go).
+	StreamReplicas int
 }
 
 func (c Config) validate() error {
@@ -110,7 +114,7 @@ func (c *Consumer) bind(ctx context.Context) (jetstream.Consumer, error) {
 	if errors.Is(err, jetstream.ErrStreamNotFound) && c.cfg.CreateStream {
 		stream, err = c.js.CreateStream(ctx, jetstream.StreamConfig{
 			Name: c.cfg.Stream, Subjects: c.cfg.Subjects, Storage: jetstream.FileStorage,
-			Duplicates: 2 * time.Minute,
+			Duplicates: 2 * time.Minute, Replicas: max(1, c.cfg.StreamReplicas),
 		})
 		if err == nil {
 			c.log.Info("created stream", "stream", c.cfg.Stream, "subjects", c.cfg.Subjects)
@@ -119,15 +123,17 @@ func (c *Consumer) bind(ctx context.Context) (jetstream.Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
 	}
+	replicas := streamReplicas(stream.CachedInfo())
 	if c.cfg.CreateStream && c.cfg.DLQStream != "" {
 		if _, err := c.js.Stream(ctx, c.cfg.DLQStream); errors.Is(err, jetstream.ErrStreamNotFound) {
 			_, err = c.js.CreateStream(ctx, jetstream.StreamConfig{
 				Name: c.cfg.DLQStream, Subjects: []string{c.cfg.DLQSubject}, Storage: jetstream.FileStorage,
+				Replicas: replicas,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("dead-letter stream %s: %w", c.cfg.DLQStream, err)
 			}
-			c.log.Info("created dead-letter stream", "stream", c.cfg.DLQStream, "subject", c.cfg.DLQSubject)
+			c.log.Info("created dead-letter stream", "stream", c.cfg.DLQStream, "subject", c.cfg.DLQSubject, "replicas", replicas)
 		}
 	}
 	cons, err := stream.Consumer(ctx, c.cfg.Durable)
@@ -144,6 +150,7 @@ func (c *Consumer) bind(ctx context.Context) (jetstream.Consumer, error) {
 			AckWait:       c.cfg.AckWait,
 			MaxDeliver:    -1, // transient failures retry until the receiver is back
 			MaxAckPending: maxPending,
+			Replicas:      replicas,
 		}
 		if len(c.cfg.Subjects) == 1 {
 			cc.FilterSubject = c.cfg.Subjects[0]

@@ -108,6 +108,7 @@ func (c *Consumer) Replay(ctx context.Context, r Range, opts ...ReplayOption) (R
 		MaxDeliver:        -1,
 		MaxAckPending:     2 * c.cfg.BatchSize * c.cfg.Concurrency,
 		InactiveThreshold: time.Minute, // the server removes it if Replay dies
+		Replicas:          streamReplicas(info),
 	}
 	switch {
 	case r.FromSeq > 0:

@@ -86,6 +86,8 @@ func Consumer(cfg config.Config, js jetstream.JetStream, maxPayload int64, exp s
 		AckWait:       cfg.AckWait,
 		Concurrency:   cfg.ExportConcurrency,
 		MaxAckPending: cfg.MaxAckPending,
+
+		StreamReplicas: cfg.StreamReplicas,
 	}, consumer.WithLogger(log), consumer.WithMetrics(metrics))
 }
 
