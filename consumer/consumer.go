@@ -77,6 +77,7 @@ type Consumer struct {
 	metrics *Metrics
 	gate    gate
 	ready   atomic.Bool
+	avail   availability // ready.go
 }
 
 // Option configures a Consumer.
@@ -103,8 +104,9 @@ func New(js jetstream.JetStream, m *mapping.Mapper, exp sdktrace.SpanExporter, c
 	return c, nil
 }
 
-// Ready reports whether the consumer is bound to its durable consumer.
-func (c *Consumer) Ready() bool { return c.ready.Load() }
+// Ready reports whether the consumer is bound to its durable consumer and
+// the durable answers: not while it has no leader (ready.go).
+func (c *Consumer) Ready() bool { return c.ready.Load() && !c.avail.down.Load() }
 
 // bind finds the durable consumer, creating the streams and the consumer
 // when CreateStream is set. Existing streams and consumers are never
@@ -223,10 +225,10 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, p polic
 			if ctx.Err() != nil {
 				return
 			}
-			c.log.Warn("fetch failed", "err", err)
-			c.gate.fail(0)
+			c.fetchFailed(ctx, cons, err)
 			continue
 		}
+		c.fetched(ctx, cons, len(msgs))
 		if p.admit != nil {
 			msgs = p.admit(msgs)
 		}
@@ -262,8 +264,12 @@ func (c *Consumer) watchPending(ctx context.Context, cons jetstream.Consumer) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
-		if info, err := cons.Info(ctx); err == nil {
+		info, err := cons.Info(ctx)
+		if err == nil {
 			c.metrics.Pending.Set(float64(info.NumPending))
+		}
+		if ctx.Err() == nil {
+			c.infoFailed(cons, info, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -393,6 +399,7 @@ func (c *Consumer) settle(p policy, msg jetstream.Msg, r *retry) {
 			c.log.Warn("ack failed; the message will be redelivered", "err", err)
 			return
 		}
+		c.ackSent(msg)
 		c.metrics.acked.Inc()
 		p.observed(msg, OutcomeAcked)
 		return

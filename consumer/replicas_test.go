@@ -16,8 +16,8 @@ import (
 )
 
 // runOn runs a consumer with cfg on js until the test ends and returns it
-// once it is bound.
-func runOn(t *testing.T, js jetstream.JetStream, cfg consumer.Config) *consumer.Consumer {
+// once it is bound, with the receiver it exports to.
+func runOn(t *testing.T, js jetstream.JetStream, cfg consumer.Config) (*consumer.Consumer, *otlptest.Receiver) {
 	t.Helper()
 	recv := otlptest.StartT(t)
 	m, err := mapping.New()
@@ -44,7 +44,7 @@ func runOn(t *testing.T, js jetstream.JetStream, cfg consumer.Config) *consumer.
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return c
+	return c, recv
 }
 
 func testConfig() consumer.Config {

@@ -20,6 +20,8 @@ type Cluster struct {
 	Servers []*server.Server
 	Conn    *nats.Conn
 	JS      jetstream.JetStream
+
+	opts []server.Options
 }
 
 // StartCluster starts n clustered JetStream servers on free loopback
@@ -38,26 +40,31 @@ func StartCluster(tb testing.TB, n int) *Cluster {
 	}
 	c := &Cluster{}
 	for i := range n {
-		opts := &server.Options{
+		opts := server.Options{
 			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1,
 			JetStream: true, StoreDir: tb.TempDir(), NoSigs: true,
 			Cluster: server.ClusterOpts{Name: "natstest", Host: "127.0.0.1", Port: ports[i]},
 			Routes:  routes,
 		}
-		srv, err := server.NewServer(opts)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		srv.Start()
-		tb.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-		c.Servers = append(c.Servers, srv)
+		c.opts = append(c.opts, opts)
+		c.Servers = append(c.Servers, nil)
+		c.start(tb, i)
 	}
+	tb.Cleanup(func() {
+		for _, s := range c.Servers {
+			s.Shutdown()
+			s.WaitForShutdown()
+		}
+	})
 	var urls []string
-	for _, s := range c.Servers {
+	for i, s := range c.Servers {
 		if !s.ReadyForConnections(10 * time.Second) {
 			tb.Fatal("natstest: cluster server not ready after 10s")
 		}
 		urls = append(urls, s.ClientURL())
+		// The port is fixed from now on, so that Restart comes back
+		// where clients reconnect.
+		c.opts[i].Port = s.Addr().(*net.TCPAddr).Port
 	}
 	nc, err := nats.Connect(strings.Join(urls, ","), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
@@ -83,6 +90,33 @@ func StartCluster(tb testing.TB, n int) *Cluster {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return c
+}
+
+func (c *Cluster) start(tb testing.TB, i int) {
+	tb.Helper()
+	opts := c.opts[i] // the server keeps and modifies its options
+	srv, err := server.NewServer(&opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv.Start()
+	c.Servers[i] = srv
+}
+
+// Stop shuts server i down, keeping its store; Restart brings it back.
+func (c *Cluster) Stop(i int) {
+	c.Servers[i].Shutdown()
+	c.Servers[i].WaitForShutdown()
+}
+
+// Restart starts server i again on its port and store, after Stop, from
+// the test's goroutine: it replaces c.Servers[i].
+func (c *Cluster) Restart(tb testing.TB, i int) {
+	tb.Helper()
+	c.start(tb, i)
+	if !c.Servers[i].ReadyForConnections(10 * time.Second) {
+		tb.Fatal("natstest: restarted server not ready after 10s")
+	}
 }
 
 // URLs returns the client URLs of every server, comma separated, as
