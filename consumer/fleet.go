@@ -317,6 +317,8 @@ type fleetState struct {
 	gone      bool // the consumer was removed
 	remaining uint64
 	polled    bool
+	// settledOnce: the previous poll saw the range settled.
+	settledOnce bool
 }
 
 // admit keeps the messages of the range; those past its end are
@@ -385,6 +387,11 @@ func (fs *fleetState) update(info *jetstream.ConsumerInfo, err error) bool {
 	if err != nil {
 		return false // a leader election, a slow server: poll again
 	}
+	if info.Cluster != nil && info.Cluster.Leader == "" {
+		// Answered without a leader (a consumer just created, an
+		// election): its counts are not the consumer's state.
+		return false
+	}
 	delivered := info.Delivered.Stream
 	undelivered := uint64(0)
 	if delivered < fs.end {
@@ -392,8 +399,12 @@ func (fs *fleetState) update(info *jetstream.ConsumerInfo, err error) bool {
 	}
 	fs.polled = true
 	fs.remaining = uint64(info.NumAckPending) + undelivered
-	fs.done = info.NumAckPending == 0 && (delivered >= fs.end || info.NumPending == 0)
-	if fs.done {
+	settled := info.NumAckPending == 0 && (delivered >= fs.end || info.NumPending == 0)
+	// Two polls in a row must say so: one answer is one server's view,
+	// and a wrong one would end every process early.
+	fs.done = settled && fs.settledOnce
+	fs.settledOnce = settled
+	if settled {
 		fs.remaining = 0
 	}
 	return fs.done
