@@ -1,25 +1,38 @@
 package consumer
 
 import (
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ackBody is what an ack publishes to a message's reply subject.
 var ackBody = []byte("+ACK")
 
 // recentAcks keeps the reply subjects of the latest acks, a bounded ring.
-// An ack is a publish nobody confirms: sent while the consumer has no
-// leader, it is lost, and the message would be redelivered after AckWait
-// and exported twice. Sending the latest acks again once a leader answers
-// saves that: the new leader holds the replicated pending state, and an
-// ack of a message already acked is ignored.
+// An ack is a publish nobody confirms; sent while the consumer has no
+// leader it is lost. Two things save the results held across a leader
+// change from being exported twice: the acks are sent again once a leader
+// answers (the new leader holds the pending state it was replicated, and
+// ignores an ack of a message already acked), and for an AckWait after
+// that, a message the new leader delivers anew although this worker
+// exported it (its predecessor had not replicated the delivery yet) is
+// acked, not exported again.
 type recentAcks struct {
 	mu      sync.Mutex
 	replies []string
 	next    int
-	full    bool
+
+	// After a leader change: the stream sequences the ring held, and
+	// until when (unix nanoseconds) fetched messages are checked
+	// against them. Outside that window the check costs one atomic load.
+	until atomic.Int64
+	seqs  map[uint64]struct{}
 }
 
 // record remembers the reply subject of an ack; size bounds the ring (at
@@ -29,38 +42,99 @@ func (r *recentAcks) record(reply string, size int) {
 		return
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.replies == nil {
 		r.replies = make([]string, size)
 	}
 	r.replies[r.next] = reply
-	r.next++
-	if r.next == len(r.replies) {
-		r.next, r.full = 0, true
-	}
+	r.next = (r.next + 1) % len(r.replies)
+	r.mu.Unlock()
 }
 
-// resend publishes an ack to every remembered reply subject and forgets
-// them; it returns how many it sent.
-func (r *recentAcks) resend(nc *nats.Conn) int {
+// resend publishes an ack to every remembered reply subject, and watches
+// for their messages coming back for window; it returns how many it sent.
+func (r *recentAcks) resend(nc *nats.Conn, window time.Duration) int {
 	r.mu.Lock()
-	replies := r.replies[:r.next]
-	if r.full {
-		replies = r.replies
+	replies := make([]string, 0, len(r.replies))
+	seqs := make(map[uint64]struct{}, len(r.replies))
+	for _, reply := range r.replies {
+		if reply == "" {
+			continue
+		}
+		replies = append(replies, reply)
+		if seq, ok := ackStreamSeq(reply); ok {
+			seqs[seq] = struct{}{}
+		}
 	}
-	r.replies, r.next, r.full = nil, 0, false
+	r.seqs = seqs
+	r.until.Store(time.Now().Add(window).UnixNano())
 	r.mu.Unlock()
 	n := 0
 	for _, reply := range replies {
-		if reply != "" && nc.Publish(reply, ackBody) == nil {
+		if nc.Publish(reply, ackBody) == nil {
 			n++
 		}
 	}
 	return n
 }
 
-// ackSent remembers an ack that was sent, for resending after a leader
-// change: the ring holds twice what the worker holds at once.
-func (c *Consumer) ackSent(msg interface{ Reply() string }) {
+// exported reports whether msg is one of the messages acked before the
+// latest leader change, while that is recent.
+func (r *recentAcks) exported(msg jetstream.Msg) bool {
+	if time.Now().UnixNano() > r.until.Load() {
+		return false
+	}
+	meta, err := msg.Metadata()
+	if err != nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.seqs[meta.Sequence.Stream]
+	return ok
+}
+
+// ackSent remembers an ack that was sent: the ring holds twice what the
+// worker holds at once.
+func (c *Consumer) ackSent(msg jetstream.Msg) {
 	c.avail.acks.record(msg.Reply(), 2*c.cfg.BatchSize*c.cfg.Concurrency)
+}
+
+// dropExported acks, without exporting them again, the messages of a
+// fetched batch that this worker had exported and acked when the leader
+// changed, and returns the others.
+func (c *Consumer) dropExported(msgs []jetstream.Msg) []jetstream.Msg {
+	if time.Now().UnixNano() > c.avail.acks.until.Load() {
+		return msgs
+	}
+	keep := msgs[:0]
+	for _, m := range msgs {
+		if c.avail.acks.exported(m) {
+			_ = m.Ack()
+			continue
+		}
+		keep = append(keep, m)
+	}
+	if n := len(msgs) - len(keep); n > 0 {
+		c.log.Info("acked, not exported again: delivered anew by the new consumer leader", "not_exported_again", n)
+	}
+	return keep
+}
+
+// ackStreamSeq returns the stream sequence an ack reply subject carries:
+// $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.… (9 tokens), or
+// $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<stream
+// seq>.… (11 or more).
+func ackStreamSeq(reply string) (uint64, bool) {
+	tokens := strings.Split(reply, ".")
+	var tok string
+	switch {
+	case len(tokens) == 9:
+		tok = tokens[5]
+	case len(tokens) >= 11:
+		tok = tokens[7]
+	default:
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(tok, 10, 64)
+	return seq, err == nil
 }

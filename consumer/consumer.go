@@ -229,6 +229,7 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, p polic
 			continue
 		}
 		c.fetched(ctx, cons, len(msgs))
+		msgs = c.dropExported(msgs)
 		if p.admit != nil {
 			msgs = p.admit(msgs)
 		}

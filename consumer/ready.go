@@ -12,9 +12,10 @@ import (
 
 // While the consumer has no leader (its server died, the survivors are
 // electing a new one), fetches fail at once with no responders. The fetch
-// loop then probes the consumer every probeInterval instead of backing off
-// as it does for a failing receiver: a probe costs the cluster nothing,
-// and the consumer is back within a probe of its new leader's election.
+// loop then fetches again every probeInterval instead of backing off as it
+// does for a failing receiver: a fetch without a leader costs the cluster
+// nothing, and the worker resumes within a probe of the new leader's
+// election.
 const (
 	probeInterval = 250 * time.Millisecond
 	probeTimeout  = time.Second
@@ -36,14 +37,13 @@ type availability struct {
 }
 
 // fetchFailed is told of a failed fetch: the consumer is not available
-// until a probe or a fetch says otherwise. It probes the consumer and, if
-// it is still leaderless, waits a probe interval, so that the caller can
-// fetch again.
+// until a fetch or a probe says otherwise. It waits a probe interval, so
+// that the caller can fetch again: a fetch is the quickest probe (no
+// responders comes back at once while there is no leader, and the first
+// fetch after the election gets messages), where an info request without a
+// leader waits for its timeout.
 func (c *Consumer) fetchFailed(ctx context.Context, cons jetstream.Consumer, err error) {
 	c.lost(cons, "fetch", err)
-	if c.probe(ctx, cons) {
-		return
-	}
 	t := time.NewTimer(jitter(probeInterval))
 	defer t.Stop()
 	select {
@@ -61,7 +61,7 @@ func (c *Consumer) fetched(ctx context.Context, cons jetstream.Consumer, n int) 
 		return
 	}
 	if n > 0 {
-		c.available(cons)
+		c.available(cons, "a fetch got messages")
 		return
 	}
 	c.avail.mu.Lock()
@@ -84,21 +84,25 @@ func (c *Consumer) probe(ctx context.Context, cons jetstream.Consumer) bool {
 	if err != nil || (info.Cluster != nil && info.Cluster.Leader == "") {
 		return false
 	}
-	c.available(cons)
+	why := "consumer info answered"
+	if info.Cluster != nil {
+		why = "consumer info names the leader " + info.Cluster.Leader
+	}
+	c.available(cons, why)
 	return true
 }
 
 // available marks the consumer available and acks again what was acked
 // lately: acks sent while it had no leader were lost.
-func (c *Consumer) available(cons jetstream.Consumer) {
+func (c *Consumer) available(cons jetstream.Consumer, why string) {
 	if !c.avail.down.Swap(false) {
 		return
 	}
 	c.avail.mu.Lock()
 	lost := time.Since(c.avail.lostAt)
 	c.avail.mu.Unlock()
-	reacked := c.avail.acks.resend(c.js.Conn())
-	c.log.Info("consumer available again; ready", "consumer", consName(cons), "unavailable_for", lost.Round(time.Millisecond).String(), "acks_resent", reacked)
+	reacked := c.avail.acks.resend(c.js.Conn(), c.cfg.AckWait)
+	c.log.Info("consumer available again; ready", "consumer", consName(cons), "unavailable_for", lost.Round(time.Millisecond).String(), "acks_resent", reacked, "because", why)
 }
 
 // lost marks the consumer unavailable, logging the first failure of an

@@ -282,3 +282,50 @@ func (k *sink) longestGapAfter(at time.Time) (gap time.Duration, resumed time.Ti
 	}
 	return gap, resumed
 }
+
+// elected returns when a surviving node logged that it became the leader
+// of the stream (cons empty) or of cons, after at; zero if none did.
+func (c *natsCluster) elected(cons string, at time.Time) time.Time {
+	what := fmt.Sprintf("new stream leader for '$G > %s'", streamName)
+	if cons != "" {
+		what = fmt.Sprintf("new consumer leader for '$G > %s > %s'", streamName, cons)
+	}
+	var first time.Time
+	for _, p := range c.nodes {
+		for line := range strings.Lines(p.log()) {
+			if !strings.Contains(line, what) {
+				continue
+			}
+			// [pid] 2026/12/01 08:32:28.378298 [INF] …
+			_, rest, ok := strings.Cut(line, "] ")
+			if !ok || len(rest) < 26 {
+				continue
+			}
+			ts, err := time.ParseInLocation("2006/01/02 15:04:05.000000", rest[:26], time.Local)
+			if err == nil && ts.After(at) && (first.IsZero() || ts.Before(first)) {
+				first = ts
+			}
+		}
+	}
+	return first
+}
+
+// logValue returns the values of a JSON log key across a log's lines.
+func logValue(log, key string) string {
+	var vals []string
+	for line := range strings.Lines(log) {
+		_, rest, ok := strings.Cut(line, `"`+key+`":`)
+		if !ok {
+			continue
+		}
+		end := strings.IndexAny(rest, ",}")
+		if end < 0 {
+			end = len(rest)
+		}
+		vals = append(vals, rest[:end])
+	}
+	if len(vals) == 0 {
+		return "none"
+	}
+	return strings.Join(vals, ",")
+}

@@ -2,6 +2,8 @@ package faulttest
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -32,11 +34,37 @@ func testLeaderKillRun(t *testing.T, victim string) {
 	c.publish(msgs[:n/2])
 
 	w := startWorker(t, c.natsServer, k, "w1", map[string]string{"WORKER_STREAM_REPLICAS": "3"})
-	pid := w.pid()
 	pub := publishSteadily(t, c.natsServer, msgs[n/2:], size(2*time.Millisecond, time.Millisecond))
 	// Caught up with the backlog: the kill lands on a worker keeping up
 	// with live traffic.
 	await(t, 2*time.Minute, "the backlog exported", func() bool { return k.distinct() >= n/2+n/20 })
+	killLeader(t, c, k, w, victim, want, pub)
+}
+
+// TestClusterConsumerLeaderKillBacklog: as TestClusterLeaderKillRun, with
+// the worker working through a backlog (full batches held, a slow
+// receiver) when the durable's leader dies.
+func TestClusterConsumerLeaderKillBacklog(t *testing.T) {
+	n := size(3000, 20000)
+	c := startCluster(t, 3)
+	k := newSink(t)
+	k.setDelay(300 * time.Millisecond)
+	c.createStream()
+	msgs, want := goodResults("backlog", n)
+	w := startWorker(t, c.natsServer, k, "w1", map[string]string{"WORKER_STREAM_REPLICAS": "3"})
+	c.separateLeaders(durable)
+	c.publish(msgs)
+	await(t, 2*time.Minute, "a quarter exported", func() bool { return k.distinct() >= n/4 })
+	killLeader(t, c, k, w, "consumer-leader", want, nil)
+}
+
+// killLeader kills the server leading the stream or the durable (victim),
+// waits until every result of want is exported and the durable settled,
+// checks and reports. pub, when not nil, is the backend publishing
+// through the kill.
+func killLeader(t *testing.T, c *natsCluster, k *sink, w *worker, victim string, want map[string]expect, pub *steadyPublisher) {
+	t.Helper()
+	pid := w.pid()
 	streamLeader, consLeader := c.separateLeaders(durable)
 	dead := map[string]string{"stream-leader": streamLeader, "consumer-leader": consLeader}[victim]
 	ready := watchReadiness(w)
@@ -64,12 +92,22 @@ func testLeaderKillRun(t *testing.T, victim string) {
 	if victim == "consumer-leader" && (notReady.IsZero() || back.IsZero()) {
 		t.Errorf("/readyz did not answer 503 while the durable had no leader (not ready at %v, back at %v)", notReady, back)
 	}
-	newStreamLeader, newConsLeader := c.leaders(durable)
-	firstNew := k.firstExportOf(pub.publishedAfter(killed))
-	gap, _ := k.longestGapAfter(killed)
-	report(t, "n=%d (half a backlog, half published steadily through the kill; %d publish retries), WORKER_ACK_WAIT 5s; killed %s (%s; stream led by %s, consumer by %s) with %d unacked; /readyz %s; first export of a result published after the kill %s after it; longest export stall %s; all delivered %s after the kill; consumer redelivered %d; leaders now stream %s, consumer %s; %s",
-		n, pub.retries, victim, dead, streamLeader, consLeader, unacked, readyReport(killed, notReady, back),
-		since(killed, firstNew), gap.Round(time.Millisecond), drained.Round(time.Millisecond), info.NumRedelivered, newStreamLeader, newConsLeader, cnt)
+	elected := c.elected(durable, killed)
+	gap, resumed := k.longestGapAfter(killed)
+	traffic := fmt.Sprintf("a backlog of %d", len(want))
+	firstNew := "-"
+	if pub != nil {
+		traffic = fmt.Sprintf("half a backlog, half published steadily through the kill (%d publish retries)", pub.retries)
+		firstNew = since(killed, k.firstExportOf(pub.publishedAfter(killed)))
+	}
+	resent := countLines(w.log(), `"consumer available again`)
+	if os.Getenv("FAULTTEST_DUMP") != "" {
+		_ = os.WriteFile(os.Getenv("FAULTTEST_DUMP"), []byte(w.log()), 0o644)
+	}
+	report(t, "n=%d (%s), WORKER_ACK_WAIT 5s; killed the %s (%s; stream led by %s, consumer by %s) with %d unacked; /readyz %s; new %s leader elected %s after the kill; longest export stall %s, exporting again %s after the election; first export of a result published after the kill %s after it; all delivered %s after the kill; consumer redelivered %d; %d recoveries logged, acks resent %s, results delivered anew and not exported again %s; %s",
+		len(want), traffic, victim, dead, streamLeader, consLeader, unacked, readyReport(killed, notReady, back),
+		strings.TrimSuffix(victim, "-leader"), since(killed, elected), gap.Round(time.Millisecond), since(elected, resumed), firstNew,
+		drained.Round(time.Millisecond), info.NumRedelivered, resent, logValue(w.log(), "acks_resent"), logValue(w.log(), "not_exported_again"), cnt)
 }
 
 // TestClusterLeaderKillFleetReplay: two `worker replay --name` processes
