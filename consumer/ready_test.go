@@ -31,8 +31,18 @@ func publishN(t *testing.T, js jetstream.JetStream, prefix string, from, to int)
 		msg := nats.NewMsg("workflows.results.test")
 		msg.Data = []byte(result(id, 2))
 		msg.Header.Set(jetstream.MsgIDHeader, id)
-		if _, err := js.PublishMsg(context.Background(), msg); err != nil {
-			t.Fatal(err)
+		// Retried as a backend would: after an outage the stream may
+		// elect its leader after the consumer does.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			_, err := js.PublishMsg(context.Background(), msg)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 }
