@@ -60,7 +60,7 @@ type options struct {
 	verbose    bool
 }
 
-const allSections = "hotpath,main,batches,sizes,paced,backlog"
+const allSections = "hotpath,main,batches,sizes,paced,backlog,fleet"
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
@@ -84,6 +84,8 @@ of -steps steps (about 1.5 KB for 8) prefilled into a stream. Sections:
   paced    -rate results/s for -duration: publish→ack and publish→export
            latency of the worker and of raw JetStream
   backlog  the worker draining a -backlog result backlog: peak RSS
+  fleet    replay --name of -n results by 1, 2 and 4 processes on one
+           range: results/s and CPU per result of the whole fleet
 
 The worker runs as a child process wired as cmd/worker wires it; its
 settings come from the environment as the worker's do (WORKER_BATCH_WAIT,
@@ -219,6 +221,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{"sizes", b.sizesSection},
 		{"paced", b.pacedSection},
 		{"backlog", b.backlogSection},
+		{"fleet", b.fleetSection},
 	} {
 		if !o.sections[section.name] {
 			continue

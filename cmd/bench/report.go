@@ -25,6 +25,7 @@ type report struct {
 	Sizes   [][2]result // per size: raw, worker
 	Paced   []result
 	Backlog *result
+	Fleet   []fleetRun // per fleet size (fleet.go)
 }
 
 type machine struct {
@@ -245,6 +246,8 @@ func (r *report) markdown() string {
 		p("The worker (defaults) drained it in %.0fs (%s results/s, %.2f CPU s/10k): peak RSS **%s**, peak heap %s.\n\n",
 			w.child.Elapsed, thousands(w.rate()), w.per10k(w.child.CPU), mib(w.child.MaxRSS), mib(int64(w.child.PeakHeap)))
 	}
+
+	r.fleetMarkdown(&b)
 
 	p("### Targets\n\n| target | measured | |\n|---|---|---|\n")
 	check := func(name, measured string, ok bool) {
