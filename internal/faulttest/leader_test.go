@@ -93,6 +93,9 @@ func killLeader(t *testing.T, c *natsCluster, k *sink, w *worker, victim string,
 		t.Errorf("/readyz did not answer 503 while the durable had no leader (not ready at %v, back at %v)", notReady, back)
 	}
 	elected := c.elected(durable, killed)
+	if victim == "stream-leader" {
+		elected = c.elected("", killed)
+	}
 	gap, resumed := k.longestGapAfter(killed)
 	traffic := fmt.Sprintf("a backlog of %d", len(want))
 	firstNew := "-"
@@ -160,12 +163,17 @@ func testLeaderKillFleetReplay(t *testing.T, victim string) {
 		t.Errorf("the replay consumer still exists (led by %s) after the fleet finished", cl)
 	}
 	gap, _ := k.longestGapAfter(killed)
-	report(t, "n=%d, 2 replay processes (batch 20, a 100ms receiver), WORKER_ACK_WAIT 5s; killed %s (%s; stream led by %s, consumer by %s) with %d exported; longest export stall after the kill %s; both exited 0, %s after the kill; by process %v; %s",
-		n, victim, dead, streamLeader, consLeader, n/4, gap.Round(time.Millisecond), finished.Round(time.Millisecond), k.exportsBy(), cnt)
+	var resent, again []string
+	for _, p := range fleet {
+		resent = append(resent, p.name+":"+logValue(p.log(), "acks_resent"))
+		again = append(again, p.name+":"+logValue(p.log(), "not_exported_again"))
+	}
+	report(t, "n=%d, 2 replay processes (batch 20, a 100ms receiver), WORKER_ACK_WAIT 5s; killed %s (%s; stream led by %s, consumer by %s) with %d exported; longest export stall after the kill %s; both exited 0, %s after the kill; acks resent %v, results delivered anew and not exported again %v; by process %v; %s",
+		n, victim, dead, streamLeader, consLeader, n/4, gap.Round(time.Millisecond), finished.Round(time.Millisecond), resent, again, k.exportsBy(), cnt)
 }
 
 func since(at, t time.Time) string {
-	if t.IsZero() {
+	if t.IsZero() || at.IsZero() {
 		return "never"
 	}
 	return t.Sub(at).Round(time.Millisecond).String()
@@ -176,4 +184,44 @@ func readyReport(killed, notReady, back time.Time) string {
 		return "stayed 200"
 	}
 	return fmt.Sprintf("503 from %s to %s after the kill", since(killed, notReady), since(killed, back))
+}
+
+// TestFleetReplayProcessKill: three `worker replay --name` processes share
+// a range and one is killed (-9) while it holds batches. The two others
+// exit 0 once the whole range is settled, the killed one's results among
+// them (after AckWait); nothing is missing.
+func TestFleetReplayProcessKill(t *testing.T) {
+	n := size(3000, 20000)
+	s := startNATS(t)
+	k := newSink(t)
+	k.setDelay(50 * time.Millisecond)
+	s.createStream()
+	msgs, want := goodResults("fleetkill", n)
+	s.publish(msgs)
+
+	bin, _ := binaries(t)
+	var fleet []*proc
+	for i := range 3 {
+		name := fmt.Sprintf("r%d", i+1)
+		env := workerEnv(t, s, k, name, freePort(t), map[string]string{"WORKER_BATCH_SIZE": "50"})
+		fleet = append(fleet, startProc(t, name, bin, []string{"replay", "--name", "kill", "--from-seq", "1", "--progress", "lines"}, env))
+	}
+	await(t, time.Minute, "every process exporting", func() bool {
+		by := k.exportsBy()
+		return by["r1"] > 0 && by["r2"] > 0 && by["r3"] > 0
+	})
+	fleet[0].kill9(t)
+	killed := time.Now()
+	for _, p := range fleet[1:] {
+		if code := p.wait(t, 5*time.Minute); code != 0 {
+			t.Fatalf("%s exited %d:\n%s", p.name, code, p.tail(20))
+		}
+	}
+	finished := time.Since(killed)
+	cnt := k.check(t, want)
+	if _, err := s.js.Consumer(t.Context(), streamName, "spanferry-replay-kill"); err == nil {
+		t.Error("the replay consumer still exists after the fleet finished")
+	}
+	report(t, "n=%d, 3 replay processes (batch 50, a 50ms receiver), WORKER_ACK_WAIT 5s; r1 killed -9 mid-run; the two others exited 0 %s after the kill; by process %v; %s",
+		n, finished.Round(time.Millisecond), k.exportsBy(), cnt)
 }
