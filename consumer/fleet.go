@@ -387,9 +387,9 @@ func (fs *fleetState) update(info *jetstream.ConsumerInfo, err error) bool {
 	if err != nil {
 		return false // a leader election, a slow server: poll again
 	}
-	if info.Cluster != nil && info.Cluster.Leader == "" {
-		// Answered without a leader (a consumer just created, an
-		// election): its counts are not the consumer's state.
+	if !led(info.Cluster) {
+		// Answered without a working leader (a consumer just created,
+		// an election): its counts are not the consumer's state.
 		return false
 	}
 	delivered := info.Delivered.Stream

@@ -81,7 +81,7 @@ func (c *Consumer) probe(ctx context.Context, cons jetstream.Consumer) bool {
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	info, err := cons.Info(pctx)
-	if err != nil || (info.Cluster != nil && info.Cluster.Leader == "") {
+	if err != nil || !led(info.Cluster) {
 		return false
 	}
 	why := "consumer info answered"
@@ -122,7 +122,7 @@ func (c *Consumer) lost(cons jetstream.Consumer, what string, err error) {
 // every export slot busy the fetch loop would notice a lost leader only
 // after the exports.
 func (c *Consumer) infoFailed(cons jetstream.Consumer, info *jetstream.ConsumerInfo, err error) {
-	if err == nil && info.Cluster != nil && info.Cluster.Leader == "" {
+	if err == nil && !led(info.Cluster) {
 		err = errNoLeader
 	}
 	if err != nil {
@@ -130,7 +130,27 @@ func (c *Consumer) infoFailed(cons jetstream.Consumer, info *jetstream.ConsumerI
 	}
 }
 
-var errNoLeader = errors.New("the consumer has no leader")
+var errNoLeader = errors.New("the consumer has no leader with a quorum")
+
+// led reports whether a consumer's cluster info names a leader that has a
+// quorum of its group online: a leader that lost its peers answers for a
+// while before it steps down, and can do nothing. A single server reports
+// no cluster.
+func led(ci *jetstream.ClusterInfo) bool {
+	if ci == nil {
+		return true
+	}
+	if ci.Leader == "" {
+		return false
+	}
+	online := 1
+	for _, p := range ci.Replicas {
+		if p != nil && !p.Offline {
+			online++
+		}
+	}
+	return online > (len(ci.Replicas)+1)/2
+}
 
 func consName(cons jetstream.Consumer) string {
 	if info := cons.CachedInfo(); info != nil {
