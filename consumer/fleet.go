@@ -319,6 +319,7 @@ type fleetState struct {
 	polled    bool
 	// settledOnce: the previous poll saw the range settled.
 	settledOnce bool
+	joined      uint64 // settled at this process's first poll
 }
 
 // admit keeps the messages of the range; those past its end are
@@ -397,8 +398,11 @@ func (fs *fleetState) update(info *jetstream.ConsumerInfo, err error) bool {
 	if delivered < fs.end {
 		undelivered = min(info.NumPending, fs.end-delivered)
 	}
-	fs.polled = true
 	fs.remaining = uint64(info.NumAckPending) + undelivered
+	if !fs.polled {
+		fs.joined = fs.total - min(fs.total, fs.remaining)
+	}
+	fs.polled = true
 	settled := info.NumAckPending == 0 && (delivered >= fs.end || info.NumPending == 0)
 	// Two polls in a row must say so: one answer is one server's view,
 	// and a wrong one would end every process early.
@@ -421,6 +425,7 @@ func (fs *fleetState) snapshot() ReplayStats {
 		remaining = fs.total
 	}
 	st.RangeSettled = fs.total - min(fs.total, remaining)
+	st.RangeJoined = min(fs.joined, st.RangeSettled)
 	if fs.done {
 		st.RangeSettled = fs.total
 	}

@@ -49,6 +49,7 @@ type ReplayStats struct {
 	Fleet        bool
 	RangeTotal   uint64 // results in the range
 	RangeSettled uint64 // of them, settled by any process
+	RangeJoined  uint64 // of them, settled already when this process joined
 }
 
 // Done is the number of results settled for good.

@@ -184,3 +184,19 @@ func TestFleetReplayRefusesAnotherRange(t *testing.T) {
 		return errors.Is(err, jetstream.ErrConsumerNotFound)
 	})
 }
+
+// TestFleetProgressCountsTheRangeAndItsOwnRate: a process that joins a
+// fleet halfway shows the whole range, and a rate and ETA from what was
+// settled since it joined.
+func TestFleetProgressCountsTheRangeAndItsOwnRate(t *testing.T) {
+	var buf bytes.Buffer
+	r, err := progressRenderer("lines", &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.draw(consumer.ReplayStats{Fleet: true, RangeTotal: 1000, RangeJoined: 500, RangeSettled: 600, Exported: 40, Elapsed: time.Second})
+	want := "replay: 600/1000 results (60%), 100 results/s, ETA 4s for the fleet; 40 exported here\n"
+	if buf.String() != want {
+		t.Errorf("progress %q, want %q", buf.String(), want)
+	}
+}

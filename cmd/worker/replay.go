@@ -175,18 +175,19 @@ func progressRenderer(mode string, w io.Writer) (*renderer, error) {
 
 func (r *renderer) draw(st consumer.ReplayStats) {
 	done, total := st.Done(), max(st.Total, st.Done())
+	var before uint64 // settled before this process began: not its rate's
 	if st.Fleet {
-		done, total = st.RangeSettled, st.RangeTotal
+		done, total, before = st.RangeSettled, st.RangeTotal, st.RangeJoined
 	}
 	pct := 100.0
 	if total > 0 {
 		pct = 100 * float64(done) / float64(total)
 	}
 	eta := "?"
-	if done > 0 && total >= done {
-		eta = (time.Duration(float64(st.Elapsed) / float64(done) * float64(total-done))).Round(time.Second).String()
+	if done > before && total >= done {
+		eta = (time.Duration(float64(st.Elapsed) / float64(done-before) * float64(total-done))).Round(time.Second).String()
 	}
-	text := fmt.Sprintf("%d/%d results (%.0f%%), %s results/s, ETA %s", done, total, pct, rate(done, st.Elapsed), eta)
+	text := fmt.Sprintf("%d/%d results (%.0f%%), %s results/s, ETA %s", done, total, pct, rate(done-before, st.Elapsed), eta)
 	if st.Fleet {
 		text += fmt.Sprintf(" for the fleet; %d exported here", st.Exported)
 	}
