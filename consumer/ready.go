@@ -34,6 +34,8 @@ type availability struct {
 	// the consumer has no leader reaches no one, and is sent again when a
 	// leader answers (ack.go).
 	acks recentAcks
+	// reconnects is the connection's reconnect count at the last fetch.
+	reconnects atomic.Uint64
 }
 
 // fetchFailed is told of a failed fetch: the consumer is not available
@@ -57,6 +59,7 @@ func (c *Consumer) fetchFailed(ctx context.Context, cons jetstream.Consumer, err
 // died mid-wait also ends empty), so while the consumer is down it probes,
 // at most once a probe interval.
 func (c *Consumer) fetched(ctx context.Context, cons jetstream.Consumer, n int) {
+	c.checkReconnect()
 	if !c.avail.down.Load() {
 		return
 	}
@@ -103,6 +106,22 @@ func (c *Consumer) available(cons jetstream.Consumer, why string) {
 	c.avail.mu.Unlock()
 	reacked := c.avail.acks.resend(c.js.Conn(), c.cfg.AckWait)
 	c.log.Info("consumer available again; ready", "consumer", consName(cons), "unavailable_for", lost.Round(time.Millisecond).String(), "acks_resent", reacked, "because", why)
+}
+
+// checkReconnect resends the latest acks when the connection has
+// reconnected since the last fetch: acks written to a server that died
+// went nowhere, though the consumer's leader, elsewhere, never left.
+func (c *Consumer) checkReconnect() {
+	nc := c.js.Conn()
+	if nc == nil {
+		return
+	}
+	n := nc.Stats().Reconnects
+	if c.avail.reconnects.Swap(n) == n {
+		return
+	}
+	resent := c.avail.acks.resend(nc, c.cfg.AckWait)
+	c.log.Info("reconnected to nats; latest acks sent again", "acks_resent", resent)
 }
 
 // lost marks the consumer unavailable, logging the first failure of an
