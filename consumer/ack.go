@@ -32,7 +32,15 @@ type recentAcks struct {
 	// until when (unix nanoseconds) fetched messages are checked
 	// against them. Outside that window the check costs one atomic load.
 	until atomic.Int64
-	seqs  map[uint64]struct{}
+	seqs  map[stored]struct{}
+}
+
+// stored names a stored message: its stream sequence, and its stored time,
+// so that a stream deleted and created again under the same name, whose
+// sequences start again at 1, is not mistaken for the old one.
+type stored struct {
+	seq uint64
+	ts  int64
 }
 
 // record remembers the reply subject of an ack; size bounds the ring (at
@@ -55,14 +63,14 @@ func (r *recentAcks) record(reply string, size int) {
 func (r *recentAcks) resend(nc *nats.Conn, window time.Duration) int {
 	r.mu.Lock()
 	replies := make([]string, 0, len(r.replies))
-	seqs := make(map[uint64]struct{}, len(r.replies))
+	seqs := make(map[stored]struct{}, len(r.replies))
 	for _, reply := range r.replies {
 		if reply == "" {
 			continue
 		}
 		replies = append(replies, reply)
-		if seq, ok := ackStreamSeq(reply); ok {
-			seqs[seq] = struct{}{}
+		if m, ok := ackStored(reply); ok {
+			seqs[m] = struct{}{}
 		}
 	}
 	r.seqs = seqs
@@ -89,7 +97,7 @@ func (r *recentAcks) exported(msg jetstream.Msg) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, ok := r.seqs[meta.Sequence.Stream]
+	_, ok := r.seqs[stored{meta.Sequence.Stream, meta.Timestamp.UnixNano()}]
 	return ok
 }
 
@@ -120,21 +128,20 @@ func (c *Consumer) dropExported(msgs []jetstream.Msg) []jetstream.Msg {
 	return keep
 }
 
-// ackStreamSeq returns the stream sequence an ack reply subject carries:
-// $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.… (9 tokens), or
-// $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<stream
-// seq>.… (11 or more).
-func ackStreamSeq(reply string) (uint64, bool) {
+// ackStored returns the stream sequence and stored time an ack reply
+// subject carries: $JS.ACK.<stream>.<consumer>.<delivered>.<stream
+// seq>.<consumer seq>.<time>.<pending> (9 tokens), or the same after
+// $JS.ACK.<domain>.<account hash> (11 or more).
+func ackStored(reply string) (stored, bool) {
 	tokens := strings.Split(reply, ".")
-	var tok string
 	switch {
 	case len(tokens) == 9:
-		tok = tokens[5]
 	case len(tokens) >= 11:
-		tok = tokens[7]
+		tokens = tokens[2:]
 	default:
-		return 0, false
+		return stored{}, false
 	}
-	seq, err := strconv.ParseUint(tok, 10, 64)
-	return seq, err == nil
+	seq, err1 := strconv.ParseUint(tokens[5], 10, 64)
+	ts, err2 := strconv.ParseInt(tokens[7], 10, 64)
+	return stored{seq, ts}, err1 == nil && err2 == nil
 }
