@@ -114,15 +114,24 @@ func TestNotReadyWhileTheDurableHasNoLeader(t *testing.T) {
 	}
 }
 
+// streamMsgs returns the messages stored in a stream, asking until the
+// stream answers: after an outage its leader may come back last.
 func streamMsgs(t *testing.T, js jetstream.JetStream, name string) uint64 {
 	t.Helper()
-	st, err := js.Stream(context.Background(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
+	var msgs uint64
+	awaitCond(t, 30*time.Second, "stream "+name+" answering", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			return false
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return false
+		}
+		msgs = info.State.Msgs
+		return true
+	})
+	return msgs
 }
