@@ -44,6 +44,10 @@ type Config struct {
 	// TenantParkAfter: with tenants, a request unanswered this long parks
 	// its results (0: DefaultTenantParkAfter).
 	TenantParkAfter time.Duration
+	// StreamReplicas is the replica count of the results stream when the
+	// worker creates it (0 is 1). What else the worker creates takes the
+	// results stream's count (replicas.go).
+	StreamReplicas int
 }
 
 func (c Config) validate() error {
@@ -84,6 +88,7 @@ type Consumer struct {
 	ready   atomic.Bool
 	tenants *Tenants
 	park    parking
+	avail   availability // ready.go
 }
 
 // Option configures a Consumer.
@@ -111,8 +116,9 @@ func New(js jetstream.JetStream, m *mapping.Mapper, exp sdktrace.SpanExporter, c
 	return c, nil
 }
 
-// Ready reports whether the consumer is bound to its durable consumer.
-func (c *Consumer) Ready() bool { return c.ready.Load() }
+// Ready reports whether the consumer is bound to its durable consumer and
+// the durable answers: not while it has no leader (ready.go).
+func (c *Consumer) Ready() bool { return c.ready.Load() && !c.avail.down.Load() }
 
 // bind finds the durable consumer, creating the streams and the consumer
 // when CreateStream is set. Existing streams and consumers are never
@@ -122,7 +128,7 @@ func (c *Consumer) bind(ctx context.Context) (jetstream.Consumer, error) {
 	if errors.Is(err, jetstream.ErrStreamNotFound) && c.cfg.CreateStream {
 		stream, err = c.js.CreateStream(ctx, jetstream.StreamConfig{
 			Name: c.cfg.Stream, Subjects: c.cfg.Subjects, Storage: jetstream.FileStorage,
-			Duplicates: 2 * time.Minute,
+			Duplicates: 2 * time.Minute, Replicas: max(1, c.cfg.StreamReplicas),
 		})
 		if err == nil {
 			c.log.Info("created stream", "stream", c.cfg.Stream, "subjects", c.cfg.Subjects)
@@ -131,15 +137,17 @@ func (c *Consumer) bind(ctx context.Context) (jetstream.Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
 	}
+	replicas := streamReplicas(stream.CachedInfo())
 	if c.cfg.CreateStream && c.cfg.DLQStream != "" {
 		if _, err := c.js.Stream(ctx, c.cfg.DLQStream); errors.Is(err, jetstream.ErrStreamNotFound) {
 			_, err = c.js.CreateStream(ctx, jetstream.StreamConfig{
 				Name: c.cfg.DLQStream, Subjects: []string{c.cfg.DLQSubject}, Storage: jetstream.FileStorage,
+				Replicas: replicas,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("dead-letter stream %s: %w", c.cfg.DLQStream, err)
 			}
-			c.log.Info("created dead-letter stream", "stream", c.cfg.DLQStream, "subject", c.cfg.DLQSubject)
+			c.log.Info("created dead-letter stream", "stream", c.cfg.DLQStream, "subject", c.cfg.DLQSubject, "replicas", replicas)
 		}
 	}
 	cons, err := stream.Consumer(ctx, c.cfg.Durable)
@@ -156,6 +164,7 @@ func (c *Consumer) bind(ctx context.Context) (jetstream.Consumer, error) {
 			AckWait:       c.cfg.AckWait,
 			MaxDeliver:    -1, // transient failures retry until the receiver is back
 			MaxAckPending: maxPending,
+			Replicas:      replicas,
 		}
 		if len(c.cfg.Subjects) == 1 {
 			cc.FilterSubject = c.cfg.Subjects[0]
@@ -231,10 +240,11 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, p polic
 			if ctx.Err() != nil {
 				return
 			}
-			c.log.Warn("fetch failed", "err", err)
-			c.gate.fail(0)
+			c.fetchFailed(ctx, cons, err)
 			continue
 		}
+		c.fetched(ctx, cons, len(msgs))
+		msgs = c.dropExported(msgs)
 		if p.admit != nil {
 			msgs = p.admit(msgs)
 		}
@@ -270,8 +280,12 @@ func (c *Consumer) watchPending(ctx context.Context, cons jetstream.Consumer) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
-		if info, err := cons.Info(ctx); err == nil {
+		info, err := cons.Info(ctx)
+		if err == nil {
 			c.metrics.Pending.Set(float64(info.NumPending))
+		}
+		if ctx.Err() == nil {
+			c.infoFailed(cons, info, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -408,6 +422,7 @@ func (c *Consumer) settle(p policy, msg jetstream.Msg, r *retry) {
 			c.log.Warn("ack failed; the message will be redelivered", "err", err)
 			return
 		}
+		c.ackSent(msg)
 		c.metrics.acked.Inc()
 		p.observed(msg, OutcomeAcked)
 		return

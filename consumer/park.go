@@ -122,11 +122,12 @@ func (c *Consumer) bindPark(ctx context.Context) error {
 		c.warnStranded(ctx)
 		return nil
 	}
-	results, err := c.js.Stream(ctx, c.cfg.Stream)
+	// The park holds results as the results stream does: as many replicas.
+	replicas, err := c.replicas(ctx)
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
+		return err
 	}
-	c.park.replicas = max(results.CachedInfo().Config.Replicas, 1)
+	c.park.replicas = replicas
 	name := c.parkStreamName()
 	stream, err := c.js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {

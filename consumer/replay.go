@@ -43,6 +43,13 @@ type ReplayStats struct {
 	Skipped      uint64 // can never succeed; acknowledged without a dead letter
 	Retries      uint64 // nak'd after a transient failure, done again later
 	Elapsed      time.Duration
+
+	// A fleet replay (FleetReplay) counts the whole range too, every
+	// process's results: the counts above are this process's own.
+	Fleet        bool
+	RangeTotal   uint64 // results in the range
+	RangeSettled uint64 // of them, settled by any process
+	RangeJoined  uint64 // of them, settled already when this process joined
 }
 
 // Done is the number of results settled for good.
@@ -55,6 +62,7 @@ type replayOptions struct {
 	deadLetter bool
 	progress   func(ReplayStats)
 	interval   time.Duration
+	inactive   time.Duration // a fleet replay's InactiveThreshold
 }
 
 // WithReplayDeadLetters sends results that can never succeed to the
@@ -108,24 +116,14 @@ func (c *Consumer) Replay(ctx context.Context, r Range, opts ...ReplayOption) (R
 		MaxDeliver:        -1,
 		MaxAckPending:     2 * c.cfg.BatchSize * c.cfg.Concurrency,
 		InactiveThreshold: time.Minute, // the server removes it if Replay dies
+		Replicas:          streamReplicas(info),
 	}
-	switch {
-	case r.FromSeq > 0:
-		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, r.FromSeq
-	case !r.Since.IsZero():
-		since := r.Since
-		cc.DeliverPolicy, cc.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
-	default:
-		cc.DeliverPolicy = jetstream.DeliverAllPolicy
+	setStart(&cc, r)
+	filter := c.cfg.Subjects
+	if r.Subject != "" {
+		filter = []string{r.Subject}
 	}
-	switch {
-	case r.Subject != "":
-		cc.FilterSubject = r.Subject
-	case len(c.cfg.Subjects) == 1:
-		cc.FilterSubject = c.cfg.Subjects[0]
-	default:
-		cc.FilterSubjects = c.cfg.Subjects
-	}
+	setFilter(&cc, filter)
 	cons, err := stream.CreateConsumer(ctx, cc)
 	if err != nil {
 		return ReplayStats{}, fmt.Errorf("replay: create the ephemeral consumer: %w", err)

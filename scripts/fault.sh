@@ -4,7 +4,9 @@
 # real nats-server binary and an OTLP receiver that fails on demand: kill -9
 # of the worker with 20,000 results in flight, a 30 s receiver outage, kill
 # -9 of nats-server, a 10,000-message poison storm, SIGTERM under load, and
-# replicas taking over a killed one. docs/RELIABILITY.md records a run.
+# replicas taking over a killed one; on a 3-node nats-server cluster, kill -9
+# of the stream's and of the consumer's leader under run and under a fleet
+# replay, and a fleet replay process killed. docs/RELIABILITY.md records a run.
 #
 #   scripts/fault.sh                         # everything (about 10 minutes on 2 cores)
 #   scripts/fault.sh -run TestReceiverOutage # any go test flags

@@ -90,9 +90,10 @@ func TestSmoke(t *testing.T) {
 	args := []string{"-n", "200", "-ref-n", "50", "-repeat", "1", "-batch-sizes", "1,50", "-sizes", "100",
 		"-rate", "200", "-duration", "1s", "-backlog", "300", "-dir", t.TempDir(), "-out", out}
 	// The hotpath section is testing.Benchmark: a second per figure.
-	sections := "main,batches,sizes,paced,backlog,tenants,redact"
+	sections := "main,batches,sizes,paced,backlog,tenants,redact,fleet"
 	want := []string{"prose", "after", "### Worker against raw JetStream", "### Batch size", "### Backlog size",
-		"### Steady 200 results/s", "### Backlog of 300 results", "### Tenants", "while tenant B is down", "### Redaction rules (50 results", "### Targets", "-n 200"}
+		"### Steady 200 results/s", "### Backlog of 300 results", "### Tenants", "while tenant B is down", "### Redaction rules (50 results",
+		"### Fleet replay", "### Targets", "-n 200"}
 	if raceEnabled {
 		sections = "backlog"
 		want = []string{"prose", "after", "### Backlog of 300 results", "### Targets"}

@@ -42,6 +42,8 @@ type event struct {
 	P50      float64 `json:"p50_ms,omitempty"`
 	P99      float64 `json:"p99_ms,omitempty"`
 	Max      float64 `json:"max_ms,omitempty"`
+	StartNs  int64   `json:"start_ns,omitempty"` // a fleet replay process: its first fetch, unix ns
+	EndNs    int64   `json:"end_ns,omitempty"`   // and its last ack
 }
 
 func emit(e event) {

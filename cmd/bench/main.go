@@ -60,7 +60,7 @@ type options struct {
 	verbose    bool
 }
 
-const allSections = "hotpath,main,batches,sizes,paced,backlog,tenants,redact"
+const allSections = "hotpath,main,batches,sizes,paced,backlog,tenants,redact,fleet"
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
@@ -91,6 +91,8 @@ of -steps steps (about 1.5 KB for 8) prefilled into a stream. Sections:
   redact   the worker with no redaction rules and with five (the presets of
            WORKER_REDACT_FILE), -ref-n results, -repeat runs each,
            interleaved: CPU per result
+  fleet    replay --name of -n results by 1, 2 and 4 processes on one
+           range: results/s and CPU per result of the whole fleet
 
 The worker runs as a child process wired as cmd/worker wires it; its
 settings come from the environment as the worker's do (WORKER_BATCH_WAIT,
@@ -228,6 +230,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{"backlog", b.backlogSection},
 		{"tenants", b.tenantsSection},
 		{"redact", b.redactSection},
+		{"fleet", b.fleetSection},
 	} {
 		if !o.sections[section.name] {
 			continue

@@ -29,6 +29,7 @@ type report struct {
 	Backlog *result
 	Tenants *tenantsFigures
 	Redact  [][]result // without and with redaction rules, every run
+	Fleet   []fleetRun // per fleet size (fleet.go)
 }
 
 type machine struct {
@@ -268,6 +269,7 @@ func (r *report) markdown() string {
 		b.WriteString(r.Tenants.markdown())
 	}
 	r.redactMarkdown(p)
+	r.fleetMarkdown(&b)
 
 	p("### Targets\n\n| target | measured | |\n|---|---|---|\n")
 	check := func(name, measured string, ok bool) {

@@ -34,6 +34,8 @@ func runRole(role string, args []string) int {
 		err = consumeRole(role, args)
 	case roleReceiver:
 		err = receiverRole()
+	case roleReplay:
+		err = replayRole(args)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
@@ -51,6 +53,7 @@ func runRole(role string, args []string) int {
 type recorder struct {
 	expect  int64
 	acked   atomic.Int64
+	last    atomic.Int64 // unix ns of the latest ack
 	latency hist
 	done    chan struct{}
 
@@ -75,6 +78,7 @@ func (r *recorder) ack(m jetstream.Msg) {
 	if ns, err := strconv.ParseInt(m.Headers().Get(headerPublished), 10, 64); err == nil {
 		r.latency.record(time.Since(time.Unix(0, ns)))
 	}
+	r.last.Store(time.Now().UnixNano())
 	if r.acked.Add(1) == r.expect {
 		close(r.done)
 	}

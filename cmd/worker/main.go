@@ -37,6 +37,7 @@ Commands:
   run                   consume workflow results, export their traces, then acknowledge (default)
   replay (--since TIME | --from-seq N) [--until TIME] [--to-seq N] [--subject S]
                         re-export stored results with an ephemeral consumer (backfill); the durable is untouched
+  replay --name NAME …  the same, shared by every process given the same name and range (a fleet backfill)
   publish [--subject S] FILE...
                         publish workflow results from JSON files (object, array or JSON lines; - is stdin)
   check [--show-content] FILE...

@@ -37,6 +37,8 @@ func replayCmd(ctx context.Context, cfg config.Config, args []string, stdout, st
 	subject := fs.String("subject", "", "replay only this subject (wildcards allowed; default: every subject of WORKER_SUBJECTS)")
 	deadLetter := fs.Bool("dead-letter", false, "dead-letter results that can never succeed, as run does (default: count them as skipped; run dead-lettered them already)")
 	progress := fs.String("progress", "auto", "auto (a bar on a terminal, lines otherwise), bar, lines or none")
+	name := fs.String("name", "", "share the replay with every process given the same name and range (a fleet: one durable replay consumer)")
+	inactive := fs.Duration("inactive-threshold", consumer.DefaultReplayInactiveThreshold, "with --name: how long the replay consumer outlives the last process using it")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `usage: worker replay (--since TIME | --from-seq N) [--until TIME] [--to-seq N] [--subject S]
 
@@ -45,6 +47,10 @@ exporter as run, with an ephemeral consumer: the durable consumer's position is
 untouched, so it is safe beside running workers. Span and trace ids are
 deterministic, so replayed spans are identical to the first export's.
 NATS_URL unset means the embedded server of a local worker.
+
+With --name NAME, every process started with the same name and range joins
+one durable replay consumer and together they settle the range once; each
+exits 0 when the whole range is settled.
 
 `)
 		fs.PrintDefaults()
@@ -109,7 +115,12 @@ NATS_URL unset means the embedded server of a local worker.
 	if *deadLetter {
 		opts = append(opts, consumer.WithReplayDeadLetters())
 	}
-	st, err := cons.Replay(ctx, r, opts...)
+	var st consumer.ReplayStats
+	if *name != "" {
+		st, err = cons.FleetReplay(ctx, *name, r, append(opts, consumer.WithInactiveThreshold(*inactive))...)
+	} else {
+		st, err = cons.Replay(ctx, r, opts...)
+	}
 	if render != nil {
 		render.finish()
 	}
@@ -118,6 +129,9 @@ NATS_URL unset means the embedded server of a local worker.
 	}
 	summary := fmt.Sprintf("replay: exported %d, dead-lettered %d, skipped %d results in %s (%s results/s, %d retries)",
 		st.Exported, st.DeadLettered, st.Skipped, st.Elapsed.Round(time.Millisecond), rate(st.Done(), st.Elapsed), st.Retries)
+	if st.Fleet {
+		summary = fmt.Sprintf("%s; the range %q: %d of %d settled by the fleet", summary, *name, st.RangeSettled, st.RangeTotal)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, summary)
 		return err
@@ -165,15 +179,22 @@ func progressRenderer(mode string, w io.Writer) (*renderer, error) {
 
 func (r *renderer) draw(st consumer.ReplayStats) {
 	done, total := st.Done(), max(st.Total, st.Done())
+	var before uint64 // settled before this process began: not its rate's
+	if st.Fleet {
+		done, total, before = st.RangeSettled, st.RangeTotal, st.RangeJoined
+	}
 	pct := 100.0
 	if total > 0 {
 		pct = 100 * float64(done) / float64(total)
 	}
 	eta := "?"
-	if done > 0 && total >= done {
-		eta = (time.Duration(float64(st.Elapsed) / float64(done) * float64(total-done))).Round(time.Second).String()
+	if done > before && total >= done {
+		eta = (time.Duration(float64(st.Elapsed) / float64(done-before) * float64(total-done))).Round(time.Second).String()
 	}
-	text := fmt.Sprintf("%d/%d results (%.0f%%), %s results/s, ETA %s", done, total, pct, rate(done, st.Elapsed), eta)
+	text := fmt.Sprintf("%d/%d results (%.0f%%), %s results/s, ETA %s", done, total, pct, rate(done-before, st.Elapsed), eta)
+	if st.Fleet {
+		text += fmt.Sprintf(" for the fleet; %d exported here", st.Exported)
+	}
 	if st.DeadLettered+st.Skipped > 0 {
 		text += fmt.Sprintf(", %d dead-lettered, %d skipped", st.DeadLettered, st.Skipped)
 	}

@@ -159,7 +159,15 @@ func digestOf(lines []string, ids map[string]bool) []string {
 	return out
 }
 
+// TestReplayByTimeAndSubject: a time range and a subject, by one process
+// and by a fleet (whose end is the last message stored at --until).
 func TestReplayByTimeAndSubject(t *testing.T) {
+	for _, fleet := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fleet=%v", fleet), func(t *testing.T) { testReplayByTimeAndSubject(t, fleet) })
+	}
+}
+
+func testReplayByTimeAndSubject(t *testing.T, fleet bool) {
 	srv := natstest.Start(t)
 	recv := otlptest.StartT(t)
 	createStream(t, srv.JS)
@@ -182,7 +190,11 @@ func TestReplayByTimeAndSubject(t *testing.T) {
 
 	cfg := testConfig(t, srv.ClientURL())
 	withReceiver(t, &cfg, recv)
-	out, progress, err := replay(t, cfg, "--since", since.Format(time.RFC3339Nano), "--until", until.Format(time.RFC3339Nano), "--subject", "workflows.results.test")
+	args := []string{"--since", since.Format(time.RFC3339Nano), "--until", until.Format(time.RFC3339Nano), "--subject", "workflows.results.test"}
+	if fleet {
+		args = append(args, "--name", "by-time")
+	}
+	out, progress, err := replay(t, cfg, args...)
 	if err != nil {
 		t.Fatalf("replay: %v\n%s", err, progress)
 	}
@@ -195,7 +207,7 @@ func TestReplayByTimeAndSubject(t *testing.T) {
 			t.Errorf("result %s replayed %d times, want 1", id, got[id])
 		}
 	}
-	if !strings.Contains(out, fmt.Sprintf("exported %d,", len(want))) {
+	if !strings.Contains(out, fmt.Sprintf("exported %d,", len(want))) || (fleet && !strings.Contains(out, fmt.Sprintf("%d of %d settled", len(want), len(want)))) {
 		t.Errorf("summary = %q", out)
 	}
 }

@@ -212,7 +212,7 @@ func (w *worker) ready() error {
 	case !w.nc.IsConnected():
 		return fmt.Errorf("not connected to nats (%s)", w.nc.Status())
 	case !w.cons.Ready():
-		return errors.New("not bound to the durable consumer yet")
+		return errors.New("no durable consumer to fetch from (not bound yet, or it has no leader)")
 	}
 	return nil
 }

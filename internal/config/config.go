@@ -59,6 +59,9 @@ type Config struct {
 	DLQSubject   string   `envconfig:"WORKER_DLQ_SUBJECT" default:"workflows.dlq" desc:"dead-letter subject"`
 	DLQStream    string   `envconfig:"WORKER_DLQ_STREAM" default:"WORKFLOW_DLQ" desc:"stream created for the dead-letter subject when WORKER_CREATE_STREAM is set"`
 
+	// Clusters (#15).
+	StreamReplicas int `envconfig:"WORKER_STREAM_REPLICAS" default:"1" desc:"replicas of the results stream when the worker creates it (3 on a 3-node cluster); the dead-letter stream and the consumers the worker creates take the results stream's count"`
+
 	BatchSize         int           `envconfig:"WORKER_BATCH_SIZE" default:"200" desc:"most results per export request"`
 	BatchWait         time.Duration `envconfig:"WORKER_BATCH_WAIT" default:"50ms" desc:"longest wait to fill a batch"`
 	AckWait           time.Duration `envconfig:"WORKER_ACK_WAIT" default:"30s" desc:"consumer AckWait; held messages are kept alive with InProgress well before it"`
@@ -161,6 +164,9 @@ func (c Config) Validate() error {
 	}
 	if c.ExportConcurrency < 1 {
 		bad("WORKER_EXPORT_CONCURRENCY", "must be at least 1, got %d", c.ExportConcurrency)
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		bad("WORKER_STREAM_REPLICAS", "must be 1 to 5 (JetStream's limit), got %d", c.StreamReplicas)
 	}
 	if c.MaxAckPending < 0 {
 		bad("WORKER_MAX_ACK_PENDING", "must not be negative")

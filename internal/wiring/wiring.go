@@ -104,6 +104,7 @@ func Consumer(cfg config.Config, js jetstream.JetStream, maxPayload int64, exp s
 		ParkStream:    cfg.ParkStream,
 		// With tenants: a hanging destination parks its results.
 		TenantParkAfter: cfg.TenantParkAfter,
+		StreamReplicas:  cfg.StreamReplicas,
 	}, opts...)
 }
 
