@@ -123,9 +123,7 @@ func (c *Consumer) FleetReplay(ctx context.Context, name string, r Range, opts .
 		case <-ctx.Done():
 		}
 		t.Stop()
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := stream.DeleteConsumer(dctx, cname); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		if err := deleteReplayConsumer(context.WithoutCancel(ctx), stream, cname); err != nil {
 			c.log.Warn("replay: delete the replay consumer; it expires by itself", "consumer", cname, "err", err)
 		}
 		return st, nil
@@ -430,4 +428,32 @@ func (fs *fleetState) snapshot() ReplayStats {
 		st.RangeSettled = fs.total
 	}
 	return st
+}
+
+// fleetDeleteFor bounds how long a process that saw the range settled keeps
+// trying to delete the replay consumer: longer than a leader election (4–8 s
+// in the cluster fault tests), during which the delete cannot succeed.
+const fleetDeleteFor = 30 * time.Second
+
+// deleteReplayConsumer deletes the fleet's consumer, trying again while
+// the cluster cannot answer (no meta leader yet after a server died). A
+// consumer already gone (another process deleted it) is success.
+func deleteReplayConsumer(ctx context.Context, stream jetstream.Stream, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, fleetDeleteFor)
+	defer cancel()
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		err := stream.DeleteConsumer(actx, name)
+		acancel()
+		if err == nil || errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
 }
