@@ -235,6 +235,11 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, p polic
 			c.gate.fail(0)
 			continue
 		}
+		if c.tenants != nil {
+			// With tenants the gate paces fetch errors only (each tenant
+			// backs off on its own): a fetch that works ends it.
+			c.gate.ok()
+		}
 		if p.admit != nil {
 			msgs = p.admit(msgs)
 		}

@@ -330,11 +330,17 @@ func (c *Consumer) parkConsumer(ctx context.Context, name string) (jetstream.Con
 // leaves its original nak'd for redelivery: nothing is lost. The copies
 // are published asynchronously, so that a batch costs one round trip to
 // the server rather than one per result.
-func (c *Consumer) parkItems(ctx context.Context, p policy, r *route, items []item) {
+//
+// A failure to park one result is that result's alone: it is nak'd with
+// its own growing delay, and never slows the worker's fetching (every
+// tenant's). parkItems returns, unsettled, the results whose copy would
+// exceed the server's max_payload (the park's headers added to a result
+// just under it): they can never be parked, and wait in the results
+// stream instead (holdBack).
+func (c *Consumer) parkItems(ctx context.Context, p policy, r *route, items []item) (unparkable []item) {
 	c.ensureParkLoop(r.name)
 	failed := func(it item, err error) {
 		c.log.Error("cannot park a result; it will be redelivered", "tenant", r.name, "subject", it.msg.Subject(), "err", err)
-		c.gate.fail(0)
 		c.settle(p, it.msg, &retry{})
 	}
 	futures := make([]jetstream.PubAckFuture, len(items))
@@ -343,7 +349,10 @@ func (c *Consumer) parkItems(ctx context.Context, p policy, r *route, items []it
 		if err == nil {
 			futures[i], err = c.js.PublishMsgAsync(pm)
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, nats.ErrMaxPayload):
+			unparkable = append(unparkable, it)
+		case err != nil:
 			failed(it, err)
 		}
 	}
@@ -379,6 +388,23 @@ func (c *Consumer) parkItems(ctx context.Context, p policy, r *route, items []it
 		parkedN.Inc()
 		c.tenants.metrics.Parked.WithLabelValues(r.name).Inc()
 		p.observed(it.msg, OutcomeParked)
+	}
+	return unparkable
+}
+
+// holdBack naks results of r that are not parked, to be redelivered once
+// r's backoff is over. They stay in the durable consumer's ack-pending
+// set meanwhile, so this is only for the few that cannot be parked: a
+// valid result is never dead-lettered for its destination's outage.
+func (c *Consumer) holdBack(p policy, r *route, items []item) {
+	if len(items) == 0 {
+		return
+	}
+	wait := r.gate.remaining()
+	c.log.Warn("results too large to park (with the park's headers they exceed the server's max_payload) wait in the stream for their tenant's destination",
+		"tenant", r.name, "results", len(items), "retry_in", wait.String())
+	for _, it := range items {
+		c.settle(p, it.msg, &retry{after: wait})
 	}
 }
 

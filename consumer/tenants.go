@@ -223,6 +223,13 @@ func (g *gate) failing() bool {
 	return g.failures > 0
 }
 
+// remaining is how long the gate still backs off; 0 when it is open.
+func (g *gate) remaining() time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return max(time.Until(g.until), 0)
+}
+
 // WithTenants routes each result to its tenant's destination (CONTRACT
 // §8) instead of the consumer's one exporter, and parks the results of a
 // tenant whose destination fails.

@@ -53,7 +53,14 @@ func (c *Consumer) deliverRoute(ctx context.Context, p policy, r *route, items [
 			c.deadLetter(ctx, p, withTenant(it), unlisted(it.org))
 		}
 	case c.parks(p, items) && r.gate.failing():
-		c.parkItems(ctx, p, r, items)
+		rest := c.parkItems(ctx, p, r, items)
+		if len(rest) > 0 && r.gate.remaining() == 0 {
+			// Results that cannot be parked probe the destination
+			// themselves once its backoff is over: no park loop will.
+			c.exportRoute(ctx, p, r, rest)
+			return
+		}
+		c.holdBack(p, r, rest)
 	default:
 		c.exportRoute(ctx, p, r, items)
 	}
@@ -125,7 +132,7 @@ func (c *Consumer) exportRoute(ctx context.Context, p policy, r *route, items []
 				c.metrics.retried.Inc()
 			}
 		case c.parks(p, items):
-			c.parkItems(ctx, p, r, items)
+			c.holdBack(p, r, c.parkItems(ctx, p, r, items))
 		default:
 			for _, it := range items {
 				c.settle(p, it.msg, &retry{after: a.retryAfter})
@@ -176,7 +183,7 @@ func (c *Consumer) awaitExport(ctx context.Context, p policy, r *route, items []
 		c.log.Warn("tenant's destination does not answer; its results are parked and retried with backoff",
 			"tenant", r.name, "waited", after.String(), "results", len(items))
 	}
-	c.parkItems(ctx, p, r, items)
+	c.holdBack(p, r, c.parkItems(ctx, p, r, items))
 	go func() {
 		<-done
 		late()
