@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -145,8 +146,51 @@ func (c *Consumer) bindPark(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("park stream %s: %w", name, err)
 	}
+	if err := c.checkParkStream(stream.CachedInfo().Config); err != nil {
+		return err
+	}
 	c.park.stream = stream
 	return nil
+}
+
+// checkParkStream refuses a park stream, found as an operator made it,
+// that could drop parked results (their originals are acknowledged: that
+// would lose them) or that does not store this durable consumer's park
+// subjects (every move would fail).
+func (c *Consumer) checkParkStream(sc jetstream.StreamConfig) error {
+	var why []string
+	if sc.MaxAge > 0 {
+		why = append(why, "MaxAge is set: parked results would expire")
+	}
+	if sc.Discard != jetstream.DiscardNew && (sc.MaxMsgs > 0 || sc.MaxBytes > 0) {
+		why = append(why, "MaxMsgs or MaxBytes is set with Discard old: parked results would be deleted to make room")
+	}
+	if sc.MaxMsgsPerSubject > 0 && !(sc.Discard == jetstream.DiscardNew && sc.DiscardNewPerSubject) {
+		why = append(why, "MaxMsgsPerSubject is set without DiscardNewPerSubject: parked results would be deleted to make room")
+	}
+	if want := c.parkPrefix() + ".>"; !slices.ContainsFunc(sc.Subjects, func(s string) bool { return subjectCovers(s, want) }) {
+		why = append(why, fmt.Sprintf("its subjects %v do not cover %s", sc.Subjects, want))
+	}
+	if len(why) > 0 {
+		return fmt.Errorf("%w: park stream %s (WORKER_PARK_STREAM) cannot hold parked results safely: %s",
+			ErrInvalidConfig, sc.Name, strings.Join(why, "; "))
+	}
+	return nil
+}
+
+// subjectCovers reports whether filter matches every subject that sub
+// (itself possibly a wildcard) matches.
+func subjectCovers(filter, sub string) bool {
+	f, s := strings.Split(filter, "."), strings.Split(sub, ".")
+	for i, ft := range f {
+		if ft == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || ft == "*" && s[i] == ">" || ft != "*" && ft != s[i] {
+			return false
+		}
+	}
+	return len(f) == len(s)
 }
 
 // warnStranded warns, without tenants, of results parked by an earlier
