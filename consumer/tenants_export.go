@@ -61,8 +61,31 @@ func (c *Consumer) deliverRoute(ctx context.Context, p policy, r *route, items [
 			return
 		}
 		c.holdBack(p, r, rest)
+	case r.gate.remaining() > 0:
+		// Parked copies and a replay's results are never parked: they
+		// wait out their own route's backoff, which for a parked copy may
+		// not be the one its park loop waited for (a reload moved its
+		// organization to another route).
+		c.waitOut(p, r, items)
 	default:
 		c.exportRoute(ctx, p, r, items)
+	}
+}
+
+// waitOut naks items, which do not park, to be redelivered once r's
+// backoff is over: a parked copy back into the park, a replay's result
+// into the replay.
+func (c *Consumer) waitOut(p policy, r *route, items []item) {
+	wait := r.gate.remaining()
+	for _, it := range items {
+		if !isParked(it.msg) {
+			c.settle(p, it.msg, &retry{after: wait})
+			continue
+		}
+		if err := it.msg.NakWithDelay(wait); err != nil {
+			c.log.Warn("nak failed; the parked result will be redelivered after AckWait", "err", err)
+		}
+		c.metrics.retried.Inc()
 	}
 }
 
@@ -125,8 +148,8 @@ func (c *Consumer) exportRoute(ctx context.Context, p policy, r *route, items []
 		c.logTenantFailure(r, a.status, err, len(items))
 		switch {
 		case isParked(items[0].msg):
-			// Back to the park's redelivery: the park loop paces its
-			// retries by the tenant's backoff, so no delay is needed.
+			// Back to the park at once: its next delivery waits out r's
+			// backoff (deliverRoute), whichever park loop fetches it.
 			for _, it := range items {
 				_ = it.msg.Nak()
 				c.metrics.retried.Inc()
