@@ -20,6 +20,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/spanferry/spanferry/consumer"
 )
 
 // Actions of default.action.
@@ -27,10 +29,6 @@ const (
 	ActionExport     = "export"
 	ActionDeadLetter = "dead-letter"
 )
-
-// DefaultName is the metric label of results that follow default; no
-// tenant may be called so.
-const DefaultName = "default"
 
 // File is a parsed, expanded and validated tenants file.
 type File struct {
@@ -177,8 +175,8 @@ func Parse(data []byte, env Env) (*File, error) {
 		case org == "":
 			bad("tenants", "an organization name is empty")
 			continue
-		case org == DefaultName:
-			bad(key, "the name %q is reserved for the results of unlisted tenants", DefaultName)
+		case org == consumer.DefaultTenant:
+			bad(key, "the name %q is reserved for the results of unlisted tenants", consumer.DefaultTenant)
 			continue
 		case rt == nil:
 			rt = &rawTenant{}
