@@ -335,7 +335,7 @@ func (c *Consumer) parkLoop(ctx context.Context, name string) {
 			msgs = append(msgs, parked(m))
 		}
 		if len(msgs) > 0 {
-			c.handle(work, policy{deadLetter: true}, msgs)
+			c.handle(work, policy{deadLetter: true}, msgs, nil)
 		}
 		if ctx.Err() != nil {
 			return

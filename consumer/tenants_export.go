@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,8 +15,9 @@ import (
 
 // deliverTenants delivers a batch with tenants: one export request per
 // tenant present, each to its tenant's destination, concurrently, so that a
-// slow destination does not hold the others' results.
-func (c *Consumer) deliverTenants(ctx context.Context, p policy, items []item) {
+// slow destination does not hold the others' results. free, when not nil,
+// frees the batch's fetch slot (see awaitRoutes).
+func (c *Consumer) deliverTenants(ctx context.Context, p policy, items []item, free func()) {
 	if len(items) == 0 {
 		return
 	}
@@ -36,11 +36,59 @@ func (c *Consumer) deliverTenants(ctx context.Context, p policy, items []item) {
 		c.deliverRoute(ctx, p, order[0], items)
 		return
 	}
-	var wg sync.WaitGroup
+	done := make(chan *route, len(order))
 	for _, r := range order {
-		wg.Go(func() { c.deliverRoute(ctx, p, r, groups[r]) })
+		go func() {
+			c.deliverRoute(ctx, p, r, groups[r])
+			done <- r
+		}()
 	}
-	wg.Wait()
+	c.awaitRoutes(p, order, done, free)
+}
+
+// awaitRoutes waits for the routes of a batch, in order, to be delivered
+// (each sent on done). A batch holds its fetch slot until then, so a
+// tenant that is slow but working (answering just under TenantParkAfter)
+// would cap every tenant's throughput at Concurrency batches per its
+// answer time. Under a policy with detachSlow, once a route has settled,
+// the routes still running are detached if each can be (at most
+// Concurrency detached deliveries per route, which bounds a slow tenant's
+// requests in flight): the slot is freed for the next batch while they
+// finish.
+func (c *Consumer) awaitRoutes(p policy, order []*route, done <-chan *route, free func()) {
+	canDetach := p.detachSlow && free != nil
+	running := make(map[*route]bool, len(order))
+	for _, r := range order {
+		running[r] = true
+	}
+	detached := false
+	for range order {
+		r := <-done
+		delete(running, r)
+		switch {
+		case detached:
+			r.detached.Add(-1)
+		case canDetach && len(running) > 0 && c.detach(running):
+			detached = true
+			free()
+		}
+	}
+}
+
+// detach takes a detached delivery of every route in running, or of none.
+func (c *Consumer) detach(running map[*route]bool) bool {
+	limit := int32(c.cfg.Concurrency)
+	took := make([]*route, 0, len(running))
+	for r := range running {
+		if !r.tryDetach(limit) {
+			for _, t := range took {
+				t.detached.Add(-1)
+			}
+			return false
+		}
+		took = append(took, r)
+	}
+	return true
 }
 
 // deliverRoute settles one tenant's results: dead letters when its route
