@@ -377,10 +377,10 @@ func (c *Consumer) parkConsumer(ctx context.Context, name string) (jetstream.Con
 //
 // A failure to park one result is that result's alone: it is nak'd with
 // its own growing delay, and never slows the worker's fetching (every
-// tenant's). parkItems returns, unsettled, the results whose copy would
-// exceed the server's max_payload (the park's headers added to a result
-// just under it): they can never be parked, and wait in the results
-// stream instead (holdBack).
+// tenant's). parkItems returns, unsettled, the results whose copy is too
+// large (tooLargeToPark: the park's headers added to a result just under
+// max_payload): they can never be parked, and wait in the results stream
+// instead (holdBack).
 func (c *Consumer) parkItems(ctx context.Context, p policy, r *route, items []item) (unparkable []item) {
 	c.ensureParkLoop(r.name)
 	failed := func(it item, err error) {
@@ -394,7 +394,7 @@ func (c *Consumer) parkItems(ctx context.Context, p policy, r *route, items []it
 			futures[i], err = c.js.PublishMsgAsync(pm)
 		}
 		switch {
-		case errors.Is(err, nats.ErrMaxPayload):
+		case tooLargeToPark(err):
 			unparkable = append(unparkable, it)
 		case err != nil:
 			failed(it, err)
@@ -411,7 +411,11 @@ func (c *Consumer) parkItems(ctx context.Context, p policy, r *route, items []it
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			failed(it, err)
+			if tooLargeToPark(err) {
+				unparkable = append(unparkable, it)
+			} else {
+				failed(it, err)
+			}
 			continue
 		case <-deadline.C:
 			// Stored or not, the original is redelivered; a copy that
@@ -436,6 +440,15 @@ func (c *Consumer) parkItems(ctx context.Context, p policy, r *route, items []it
 	return unparkable
 }
 
+// tooLargeToPark reports whether a parked copy was refused for its size:
+// over the server's max_payload (the client refuses it), or over the park
+// stream's MaxMsgSize (JetStream does). Retrying cannot help.
+func tooLargeToPark(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, nats.ErrMaxPayload) ||
+		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum
+}
+
 // holdBack naks results of r that are not parked, to be redelivered once
 // r's backoff is over. They stay in the durable consumer's ack-pending
 // set meanwhile, so this is only for the few that cannot be parked: a
@@ -445,7 +458,7 @@ func (c *Consumer) holdBack(p policy, r *route, items []item) {
 		return
 	}
 	wait := r.gate.remaining()
-	c.log.Warn("results too large to park (with the park's headers they exceed the server's max_payload) wait in the stream for their tenant's destination",
+	c.log.Warn("results too large to park (with the park's headers they exceed the server's max_payload or the park stream's MaxMsgSize) wait in the stream for their tenant's destination",
 		"tenant", r.name, "results", len(items), "retry_in", wait.String())
 	for _, it := range items {
 		c.settle(p, it.msg, &retry{after: wait})

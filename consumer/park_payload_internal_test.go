@@ -20,7 +20,8 @@ import (
 )
 
 // parkEnv is a consumer with tenants A and B, each with a real OTLP
-// receiver, on a JetStream server configured by configure.
+// receiver, on a JetStream server configured by configure; before, when
+// not nil, runs before the consumer does.
 type parkEnv struct {
 	srv  *natstest.Server
 	recv map[string]*otlptest.Receiver
@@ -28,9 +29,12 @@ type parkEnv struct {
 	cfg  Config
 }
 
-func newParkEnv(t *testing.T, configure ...func(*server.Options)) *parkEnv {
+func newParkEnv(t *testing.T, before func(*natstest.Server), configure ...func(*server.Options)) *parkEnv {
 	t.Helper()
 	e := &parkEnv{srv: natstest.Start(t, configure...), recv: map[string]*otlptest.Receiver{}}
+	if before != nil {
+		before(e.srv)
+	}
 	table := TenantTable{Tenants: map[string]TenantRoute{}}
 	for _, name := range []string{"A", "B", DefaultTenant} {
 		r := otlptest.StartT(t)
@@ -113,14 +117,32 @@ func rootIDs(r *otlptest.Receiver) map[string]int {
 // parked, so they wait nak'd in the results stream with their tenant's
 // backoff — without slowing the worker's fetching for other tenants,
 // without a dead letter, and exported once the destination is back.
+//
+// The other case of a copy too large: the park stream's MaxMsgSize, which
+// JetStream enforces (the client does not know it).
 func TestUnparkableResultStallsNoOne(t *testing.T) {
-	const maxPayload = 16 << 10
-	e := newParkEnv(t, func(o *server.Options) { o.MaxPayload = maxPayload })
+	const limit = 16 << 10
+	pad := strings.Repeat("x", limit-300) // the body ends ~150 bytes under the limit
+	t.Run("max_payload", func(t *testing.T) {
+		testUnparkable(t, newParkEnv(t, nil, func(o *server.Options) { o.MaxPayload = limit }), pad)
+	})
+	t.Run("MaxMsgSize", func(t *testing.T) {
+		testUnparkable(t, newParkEnv(t, func(srv *natstest.Server) {
+			if _, err := srv.JS.CreateStream(context.Background(), jetstream.StreamConfig{
+				Name: DefaultParkStream, Subjects: []string{"spanferry.park.>"}, Retention: jetstream.WorkQueuePolicy,
+				MaxMsgSize: limit,
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}), pad)
+	})
+}
+
+func testUnparkable(t *testing.T, e *parkEnv, pad string) {
 	e.recv["B"].SetBehavior(func(*coltracepb.ExportTraceServiceRequest) otlptest.Response {
 		return otlptest.Response{Status: 503}
 	})
 	const big = 8
-	pad := strings.Repeat("x", maxPayload-300) // the body ends ~150 bytes under max_payload
 	for i := range big {
 		e.publish(t, fmt.Sprintf("big-%d", i), "B", pad)
 	}
