@@ -159,6 +159,12 @@ func (c *Consumer) bindPark(ctx context.Context) error {
 // subjects (every move would fail).
 func (c *Consumer) checkParkStream(sc jetstream.StreamConfig) error {
 	var why []string
+	if sc.Retention == jetstream.InterestPolicy {
+		// nats-server stores nothing for a subject no consumer is
+		// interested in yet (processJetStreamMsg: SkipMsgNoInterest), and
+		// a tenant's park consumer is created after its first move.
+		why = append(why, "Retention is interest: a result parked before its tenant's park consumer exists would be dropped")
+	}
 	if sc.MaxAge > 0 {
 		why = append(why, "MaxAge is set: parked results would expire")
 	}

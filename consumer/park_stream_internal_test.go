@@ -52,6 +52,7 @@ func TestParkStreamCheckedAtBind(t *testing.T) {
 		{"durable's subjects", wq(jetstream.StreamConfig{Subjects: []string{"other", "spanferry.park.spanferry.>"}}), ""},
 		{"full wildcard", wq(jetstream.StreamConfig{Subjects: []string{"spanferry.*.spanferry.>"}}), ""},
 		{"discard new", wq(jetstream.StreamConfig{MaxMsgs: 10, MaxBytes: 1 << 20, Discard: jetstream.DiscardNew}), ""},
+		{"interest", wq(jetstream.StreamConfig{Retention: jetstream.InterestPolicy}), "Retention is interest"},
 		{"max age", wq(jetstream.StreamConfig{MaxAge: time.Hour}), "MaxAge"},
 		{"max msgs", wq(jetstream.StreamConfig{MaxMsgs: 1000}), "MaxMsgs or MaxBytes"},
 		{"max bytes", wq(jetstream.StreamConfig{MaxBytes: 1 << 20}), "MaxMsgs or MaxBytes"},
