@@ -24,7 +24,7 @@ func backedOff(*coltracepb.ExportTraceServiceRequest) otlptest.Response {
 	return otlptest.Response{Status: 503, RetryAfter: "30"}
 }
 
-func otlpExporter(t *testing.T, r *otlptest.Receiver) sdktrace.SpanExporter {
+func tenantExporter(t *testing.T, r *otlptest.Receiver) sdktrace.SpanExporter {
 	t.Helper()
 	exp, err := otlptracehttp.New(context.Background(),
 		otlptracehttp.WithEndpointURL(r.TracesURL()),
@@ -109,8 +109,8 @@ func TestParkedResultsRespectTheirRoutesBackoff(t *testing.T) {
 	x := otlptest.StartT(t)
 	x.SetBehavior(backedOff)
 	e.tenants.Swap(consumer.TenantTable{
-		Tenants: map[string]consumer.TenantRoute{"X": {Exporter: otlpExporter(t, x)}},
-		Default: otlpExporter(t, def),
+		Tenants: map[string]consumer.TenantRoute{"X": {Exporter: tenantExporter(t, x)}},
+		Default: tenantExporter(t, def),
 	})
 	def.SetBehavior(nil)
 	await(t, "X's destination tried", func() bool { return len(x.Requests()) > 0 })

@@ -41,7 +41,7 @@ func newTenantEnv(t *testing.T, names []string, deadLetterDefault bool, cfg cons
 	for _, name := range append(slices.Clone(names), consumer.DefaultTenant) {
 		r := otlptest.StartT(t)
 		e.recv[name] = r
-		exp := otlpExporter(t, r)
+		exp := tenantExporter(t, r)
 		if name == consumer.DefaultTenant {
 			table.Default = exp
 		} else {
