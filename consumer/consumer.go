@@ -205,7 +205,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.log.Info("consuming", "stream", c.cfg.Stream, "durable", c.cfg.Durable, "batch_size", c.cfg.BatchSize, "concurrency", c.cfg.Concurrency)
 	go c.watchPending(ctx, cons)
 	defer c.runParking(ctx)()
-	c.consume(ctx, cons, policy{deadLetter: true}, nil)
+	c.consume(ctx, cons, policy{deadLetter: true, detachSlow: true}, nil)
 	return nil
 }
 
@@ -245,6 +245,11 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, p polic
 		}
 		c.fetched(ctx, cons, len(msgs))
 		msgs = c.dropExported(msgs)
+		if c.tenants != nil {
+			// With tenants the gate paces fetch errors only (each tenant
+			// backs off on its own): a fetch that works ends it.
+			c.gate.ok()
+		}
 		if p.admit != nil {
 			msgs = p.admit(msgs)
 		}
@@ -255,8 +260,10 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, p polic
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-slots }()
-			c.handle(work, p, msgs)
+			var once sync.Once
+			free := func() { once.Do(func() { <-slots }) }
+			defer free()
+			c.handle(work, p, msgs, free)
 		}()
 	}
 }
@@ -306,6 +313,9 @@ type policy struct {
 	// observe, when not nil, is told each delivery's outcome (one of the
 	// Outcome constants) once it is settled.
 	observe func(msg jetstream.Msg, outcome string)
+	// detachSlow, with tenants, frees a batch's fetch slot while its
+	// slowest tenants' requests finish (deliverTenants).
+	detachSlow bool
 }
 
 // item is one result of a batch: its message, its spans and its tenant
@@ -317,8 +327,9 @@ type item struct {
 }
 
 // handle maps every message of a batch, dead-letters the ones that can
-// never succeed, and exports the rest in one request.
-func (c *Consumer) handle(ctx context.Context, p policy, msgs []jetstream.Msg) {
+// never succeed, and exports the rest in one request. free, when not nil,
+// frees the batch's fetch slot before handle returns.
+func (c *Consumer) handle(ctx context.Context, p policy, msgs []jetstream.Msg, free func()) {
 	c.metrics.Inflight.Add(float64(len(msgs)))
 	defer c.metrics.Inflight.Sub(float64(len(msgs)))
 
@@ -337,7 +348,7 @@ func (c *Consumer) handle(ctx context.Context, p policy, msgs []jetstream.Msg) {
 		items = append(items, item{msg: msg, spans: spans, org: org})
 	}
 	if c.tenants != nil {
-		c.deliverTenants(ctx, p, items)
+		c.deliverTenants(ctx, p, items, free)
 		return
 	}
 	c.deliver(ctx, p, items)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,8 +147,57 @@ func (c *Consumer) bindPark(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("park stream %s: %w", name, err)
 	}
+	if err := c.checkParkStream(stream.CachedInfo().Config); err != nil {
+		return err
+	}
 	c.park.stream = stream
 	return nil
+}
+
+// checkParkStream refuses a park stream, found as an operator made it,
+// that could drop parked results (their originals are acknowledged: that
+// would lose them) or that does not store this durable consumer's park
+// subjects (every move would fail).
+func (c *Consumer) checkParkStream(sc jetstream.StreamConfig) error {
+	var why []string
+	if sc.Retention == jetstream.InterestPolicy {
+		// nats-server stores nothing for a subject no consumer is
+		// interested in yet (processJetStreamMsg: SkipMsgNoInterest), and
+		// a tenant's park consumer is created after its first move.
+		why = append(why, "Retention is interest: a result parked before its tenant's park consumer exists would be dropped")
+	}
+	if sc.MaxAge > 0 {
+		why = append(why, "MaxAge is set: parked results would expire")
+	}
+	if sc.Discard != jetstream.DiscardNew && (sc.MaxMsgs > 0 || sc.MaxBytes > 0) {
+		why = append(why, "MaxMsgs or MaxBytes is set with Discard old: parked results would be deleted to make room")
+	}
+	if sc.MaxMsgsPerSubject > 0 && !(sc.Discard == jetstream.DiscardNew && sc.DiscardNewPerSubject) {
+		why = append(why, "MaxMsgsPerSubject is set without DiscardNewPerSubject: parked results would be deleted to make room")
+	}
+	if want := c.parkPrefix() + ".>"; !slices.ContainsFunc(sc.Subjects, func(s string) bool { return subjectCovers(s, want) }) {
+		why = append(why, fmt.Sprintf("its subjects %v do not cover %s", sc.Subjects, want))
+	}
+	if len(why) > 0 {
+		return fmt.Errorf("%w: park stream %s (WORKER_PARK_STREAM) cannot hold parked results safely: %s",
+			ErrInvalidConfig, sc.Name, strings.Join(why, "; "))
+	}
+	return nil
+}
+
+// subjectCovers reports whether filter matches every subject that sub
+// (itself possibly a wildcard) matches.
+func subjectCovers(filter, sub string) bool {
+	f, s := strings.Split(filter, "."), strings.Split(sub, ".")
+	for i, ft := range f {
+		if ft == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || ft == "*" && s[i] == ">" || ft != "*" && ft != s[i] {
+			return false
+		}
+	}
+	return len(f) == len(s)
 }
 
 // warnStranded warns, without tenants, of results parked by an earlier
@@ -292,7 +342,7 @@ func (c *Consumer) parkLoop(ctx context.Context, name string) {
 			msgs = append(msgs, parked(m))
 		}
 		if len(msgs) > 0 {
-			c.handle(work, policy{deadLetter: true}, msgs)
+			c.handle(work, policy{deadLetter: true}, msgs, nil)
 		}
 		if ctx.Err() != nil {
 			return
@@ -331,11 +381,17 @@ func (c *Consumer) parkConsumer(ctx context.Context, name string) (jetstream.Con
 // leaves its original nak'd for redelivery: nothing is lost. The copies
 // are published asynchronously, so that a batch costs one round trip to
 // the server rather than one per result.
-func (c *Consumer) parkItems(ctx context.Context, p policy, r *route, items []item) {
+//
+// A failure to park one result is that result's alone: it is nak'd with
+// its own growing delay, and never slows the worker's fetching (every
+// tenant's). parkItems returns, unsettled, the results whose copy is too
+// large (tooLargeToPark: the park's headers added to a result just under
+// max_payload): they can never be parked, and wait in the results stream
+// instead (holdBack).
+func (c *Consumer) parkItems(ctx context.Context, p policy, r *route, items []item) (unparkable []item) {
 	c.ensureParkLoop(r.name)
 	failed := func(it item, err error) {
 		c.log.Error("cannot park a result; it will be redelivered", "tenant", r.name, "subject", it.msg.Subject(), "err", err)
-		c.gate.fail(0)
 		c.settle(p, it.msg, &retry{})
 	}
 	futures := make([]jetstream.PubAckFuture, len(items))
@@ -344,7 +400,10 @@ func (c *Consumer) parkItems(ctx context.Context, p policy, r *route, items []it
 		if err == nil {
 			futures[i], err = c.js.PublishMsgAsync(pm)
 		}
-		if err != nil {
+		switch {
+		case tooLargeToPark(err):
+			unparkable = append(unparkable, it)
+		case err != nil:
 			failed(it, err)
 		}
 	}
@@ -359,7 +418,11 @@ func (c *Consumer) parkItems(ctx context.Context, p policy, r *route, items []it
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			failed(it, err)
+			if tooLargeToPark(err) {
+				unparkable = append(unparkable, it)
+			} else {
+				failed(it, err)
+			}
 			continue
 		case <-deadline.C:
 			// Stored or not, the original is redelivered; a copy that
@@ -380,6 +443,32 @@ func (c *Consumer) parkItems(ctx context.Context, p policy, r *route, items []it
 		parkedN.Inc()
 		c.tenants.metrics.Parked.WithLabelValues(r.name).Inc()
 		p.observed(it.msg, OutcomeParked)
+	}
+	return unparkable
+}
+
+// tooLargeToPark reports whether a parked copy was refused for its size:
+// over the server's max_payload (the client refuses it), or over the park
+// stream's MaxMsgSize (JetStream does). Retrying cannot help.
+func tooLargeToPark(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, nats.ErrMaxPayload) ||
+		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum
+}
+
+// holdBack naks results of r that are not parked, to be redelivered once
+// r's backoff is over. They stay in the durable consumer's ack-pending
+// set meanwhile, so this is only for the few that cannot be parked: a
+// valid result is never dead-lettered for its destination's outage.
+func (c *Consumer) holdBack(p policy, r *route, items []item) {
+	if len(items) == 0 {
+		return
+	}
+	wait := r.gate.remaining()
+	c.log.Warn("results too large to park (with the park's headers they exceed the server's max_payload or the park stream's MaxMsgSize) wait in the stream for their tenant's destination",
+		"tenant", r.name, "results", len(items), "retry_in", wait.String())
+	for _, it := range items {
+		c.settle(p, it.msg, &retry{after: wait})
 	}
 }
 

@@ -71,6 +71,7 @@ type route struct {
 	deadLetter bool // default with action dead-letter: nothing is exported
 	gate       gate
 	lastLog    atomic.Int64 // unix nanoseconds
+	detached   atomic.Int32 // deliveries running after their batch's slot was freed
 
 	spans, failures prometheus.Counter
 	backoff         prometheus.Gauge
@@ -221,6 +222,26 @@ func (g *gate) failing() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.failures > 0
+}
+
+// tryDetach takes one of r's limit detached deliveries, if one is left.
+func (r *route) tryDetach(limit int32) bool {
+	for {
+		n := r.detached.Load()
+		if n >= limit {
+			return false
+		}
+		if r.detached.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// remaining is how long the gate still backs off; 0 when it is open.
+func (g *gate) remaining() time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return max(time.Until(g.until), 0)
 }
 
 // WithTenants routes each result to its tenant's destination (CONTRACT

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,8 +15,9 @@ import (
 
 // deliverTenants delivers a batch with tenants: one export request per
 // tenant present, each to its tenant's destination, concurrently, so that a
-// slow destination does not hold the others' results.
-func (c *Consumer) deliverTenants(ctx context.Context, p policy, items []item) {
+// slow destination does not hold the others' results. free, when not nil,
+// frees the batch's fetch slot (see awaitRoutes).
+func (c *Consumer) deliverTenants(ctx context.Context, p policy, items []item, free func()) {
 	if len(items) == 0 {
 		return
 	}
@@ -36,11 +36,59 @@ func (c *Consumer) deliverTenants(ctx context.Context, p policy, items []item) {
 		c.deliverRoute(ctx, p, order[0], items)
 		return
 	}
-	var wg sync.WaitGroup
+	done := make(chan *route, len(order))
 	for _, r := range order {
-		wg.Go(func() { c.deliverRoute(ctx, p, r, groups[r]) })
+		go func() {
+			c.deliverRoute(ctx, p, r, groups[r])
+			done <- r
+		}()
 	}
-	wg.Wait()
+	c.awaitRoutes(p, order, done, free)
+}
+
+// awaitRoutes waits for the routes of a batch, in order, to be delivered
+// (each sent on done). A batch holds its fetch slot until then, so a
+// tenant that is slow but working (answering just under TenantParkAfter)
+// would cap every tenant's throughput at Concurrency batches per its
+// answer time. Under a policy with detachSlow, once a route has settled,
+// the routes still running are detached if each can be (at most
+// Concurrency detached deliveries per route, which bounds a slow tenant's
+// requests in flight): the slot is freed for the next batch while they
+// finish.
+func (c *Consumer) awaitRoutes(p policy, order []*route, done <-chan *route, free func()) {
+	canDetach := p.detachSlow && free != nil
+	running := make(map[*route]bool, len(order))
+	for _, r := range order {
+		running[r] = true
+	}
+	detached := false
+	for range order {
+		r := <-done
+		delete(running, r)
+		switch {
+		case detached:
+			r.detached.Add(-1)
+		case canDetach && len(running) > 0 && c.detach(running):
+			detached = true
+			free()
+		}
+	}
+}
+
+// detach takes a detached delivery of every route in running, or of none.
+func (c *Consumer) detach(running map[*route]bool) bool {
+	limit := int32(c.cfg.Concurrency)
+	took := make([]*route, 0, len(running))
+	for r := range running {
+		if !r.tryDetach(limit) {
+			for _, t := range took {
+				t.detached.Add(-1)
+			}
+			return false
+		}
+		took = append(took, r)
+	}
+	return true
 }
 
 // deliverRoute settles one tenant's results: dead letters when its route
@@ -53,9 +101,39 @@ func (c *Consumer) deliverRoute(ctx context.Context, p policy, r *route, items [
 			c.deadLetter(ctx, p, withTenant(it), unlisted(it.org))
 		}
 	case c.parks(p, items) && r.gate.failing():
-		c.parkItems(ctx, p, r, items)
+		rest := c.parkItems(ctx, p, r, items)
+		if len(rest) > 0 && r.gate.remaining() == 0 {
+			// Results that cannot be parked probe the destination
+			// themselves once its backoff is over: no park loop will.
+			c.exportRoute(ctx, p, r, rest)
+			return
+		}
+		c.holdBack(p, r, rest)
+	case r.gate.remaining() > 0:
+		// Parked copies and a replay's results are never parked: they
+		// wait out their own route's backoff, which for a parked copy may
+		// not be the one its park loop waited for (a reload moved its
+		// organization to another route).
+		c.waitOut(p, r, items)
 	default:
 		c.exportRoute(ctx, p, r, items)
+	}
+}
+
+// waitOut naks items, which do not park, to be redelivered once r's
+// backoff is over: a parked copy back into the park, a replay's result
+// into the replay.
+func (c *Consumer) waitOut(p policy, r *route, items []item) {
+	wait := r.gate.remaining()
+	for _, it := range items {
+		if !isParked(it.msg) {
+			c.settle(p, it.msg, &retry{after: wait})
+			continue
+		}
+		if err := it.msg.NakWithDelay(wait); err != nil {
+			c.log.Warn("nak failed; the parked result will be redelivered after AckWait", "err", err)
+		}
+		c.metrics.retried.Inc()
 	}
 }
 
@@ -118,14 +196,14 @@ func (c *Consumer) exportRoute(ctx context.Context, p policy, r *route, items []
 		c.logTenantFailure(r, a.status, err, len(items))
 		switch {
 		case isParked(items[0].msg):
-			// Back to the park's redelivery: the park loop paces its
-			// retries by the tenant's backoff, so no delay is needed.
+			// Back to the park at once: its next delivery waits out r's
+			// backoff (deliverRoute), whichever park loop fetches it.
 			for _, it := range items {
 				_ = it.msg.Nak()
 				c.metrics.retried.Inc()
 			}
 		case c.parks(p, items):
-			c.parkItems(ctx, p, r, items)
+			c.holdBack(p, r, c.parkItems(ctx, p, r, items))
 		default:
 			for _, it := range items {
 				c.settle(p, it.msg, &retry{after: a.retryAfter})
@@ -176,7 +254,7 @@ func (c *Consumer) awaitExport(ctx context.Context, p policy, r *route, items []
 		c.log.Warn("tenant's destination does not answer; its results are parked and retried with backoff",
 			"tenant", r.name, "waited", after.String(), "results", len(items))
 	}
-	c.parkItems(ctx, p, r, items)
+	c.holdBack(p, r, c.parkItems(ctx, p, r, items))
 	go func() {
 		<-done
 		late()

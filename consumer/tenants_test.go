@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
 	"github.com/spanferry/spanferry/consumer"
@@ -42,14 +41,7 @@ func newTenantEnv(t *testing.T, names []string, deadLetterDefault bool, cfg cons
 	for _, name := range append(slices.Clone(names), consumer.DefaultTenant) {
 		r := otlptest.StartT(t)
 		e.recv[name] = r
-		exp, err := otlptracehttp.New(context.Background(),
-			otlptracehttp.WithEndpointURL(r.TracesURL()),
-			otlptracehttp.WithHTTPClient(consumer.HTTPClient(5*time.Second)),
-			otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = exp.Shutdown(context.Background()) })
+		exp := tenantExporter(t, r)
 		if name == consumer.DefaultTenant {
 			table.Default = exp
 		} else {

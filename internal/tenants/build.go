@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,12 @@ type Base struct {
 	OTLP bool
 	// Timeout bounds each export request (OTEL_EXPORTER_OTLP_TIMEOUT).
 	Timeout time.Duration
+	// TLS is the worker's TLS configuration with its destination (a
+	// private CA, a client certificate), given to the tenants that share
+	// that destination only: a tenant's own endpoint is verified with the
+	// system's roots and never sees the worker's client certificate. nil
+	// is the system's roots.
+	TLS *tls.Config
 	// LookupEnv reads the worker's OTEL_EXPORTER_OTLP_(TRACES_)HEADERS;
 	// nil is os.LookupEnv.
 	LookupEnv func(string) (string, bool)
@@ -74,8 +81,12 @@ func Build(ctx context.Context, f *File, base Base) (consumer.TenantTable, error
 			table.Tenants[org] = route
 			continue
 		}
+		client := consumer.HTTPClient(base.Timeout)
+		if t.Endpoint == "" {
+			client = consumer.HTTPClient(base.Timeout, consumer.WithTLSConfig(base.TLS))
+		}
 		opts := []otlptracehttp.Option{
-			otlptracehttp.WithHTTPClient(consumer.HTTPClient(base.Timeout)),
+			otlptracehttp.WithHTTPClient(client),
 			otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}),
 			otlptracehttp.WithHeaders(tenantHeaders(t, workerHeaders)),
 		}

@@ -20,6 +20,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/spanferry/spanferry/consumer"
 )
 
 // Actions of default.action.
@@ -27,10 +29,6 @@ const (
 	ActionExport     = "export"
 	ActionDeadLetter = "dead-letter"
 )
-
-// DefaultName is the metric label of results that follow default; no
-// tenant may be called so.
-const DefaultName = "default"
 
 // File is a parsed, expanded and validated tenants file.
 type File struct {
@@ -177,8 +175,8 @@ func Parse(data []byte, env Env) (*File, error) {
 		case org == "":
 			bad("tenants", "an organization name is empty")
 			continue
-		case org == DefaultName:
-			bad(key, "the name %q is reserved for the results of unlisted tenants", DefaultName)
+		case org == consumer.DefaultTenant:
+			bad(key, "the name %q is reserved for the results of unlisted tenants", consumer.DefaultTenant)
 			continue
 		case rt == nil:
 			rt = &rawTenant{}
@@ -189,6 +187,10 @@ func Parse(data []byte, env Env) (*File, error) {
 			bad(key+".endpoint", "%v", err)
 		} else if t.Endpoint != "" && !validURL(t.Endpoint) {
 			bad(key+".endpoint", "not an absolute http or https URL")
+		} else if t.Endpoint != "" && !exportableURL(t.Endpoint) {
+			// otlptracehttp.WithEndpointURL keeps the scheme, host and
+			// path only: a key placed there would silently go missing.
+			bad(key+".endpoint", "has user info, a query or a fragment, which the OTLP exporter drops (value not shown): put credentials in headers")
 		}
 		if t.Compression, err = expand(rt.Compression, env); err != nil {
 			bad(key+".compression", "%v", err)
@@ -224,7 +226,9 @@ func Parse(data []byte, env Env) (*File, error) {
 }
 
 // expand replaces ${env:NAME} and ${file:PATH} in s; "$${" is a literal
-// "${". Errors name the placeholder, never the value it stands for.
+// "${". Errors name a well-formed placeholder, never the value it stands
+// for, and never quote a ${…} that is not one: it may be part of a
+// literal value (a key).
 func expand(s string, env Env) (string, error) {
 	if !strings.Contains(s, "${") {
 		return s, nil
@@ -252,7 +256,7 @@ func expand(s string, env Env) (string, error) {
 		switch kind {
 		case "env":
 			if !envName.MatchString(arg) {
-				return "", fmt.Errorf("%s: %q is not an environment variable name", ph, arg)
+				return "", errors.New("a ${env:…} placeholder does not hold an environment variable name (value not shown; write $${ for a literal ${)")
 			}
 			v, ok := env.lookup(arg)
 			if !ok {
@@ -270,7 +274,7 @@ func expand(s string, env Env) (string, error) {
 			v := strings.TrimSuffix(string(data), "\n")
 			b.WriteString(strings.TrimSuffix(v, "\r"))
 		default:
-			return "", fmt.Errorf("%s: unknown placeholder (want ${env:NAME} or ${file:PATH})", ph)
+			return "", errors.New("a ${…} is not a placeholder (value not shown; want ${env:NAME} or ${file:PATH}, or $${ for a literal ${)")
 		}
 		s = s[i+end+1:]
 	}
@@ -287,6 +291,13 @@ func pathError(err error) error {
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// exportableURL reports whether an endpoint is sent as written: it has no
+// user info, query or fragment.
+func exportableURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.User == nil && u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" && !strings.Contains(s, "#")
+}
 
 func validURL(s string) bool {
 	u, err := url.Parse(s)

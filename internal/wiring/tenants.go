@@ -50,7 +50,14 @@ func tenantTable(ctx context.Context, cfg config.Config, exp sdktrace.SpanExport
 	if err != nil {
 		return consumer.TenantTable{}, err
 	}
-	table, err := tenants.Build(ctx, f, tenants.Base{Exporter: exp, OTLP: cfg.Exporter == config.ExporterOTLP, Timeout: timeout, Log: log})
+	base := tenants.Base{Exporter: exp, OTLP: cfg.Exporter == config.ExporterOTLP, Timeout: timeout, Log: log}
+	if base.OTLP {
+		// Tenants sharing the worker's destination connect as the worker does.
+		if base.TLS, err = cfg.OTLPTLS(); err != nil {
+			return consumer.TenantTable{}, err
+		}
+	}
+	table, err := tenants.Build(ctx, f, base)
 	if err != nil {
 		return consumer.TenantTable{}, err
 	}
