@@ -31,7 +31,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -71,6 +70,11 @@ type Collector struct {
 	spans  []sdktrace.ReadOnlySpan
 	gen    uint64 // incremented by Clear, so an Export that ran meanwhile clears nothing it did not send
 	closed bool
+	// slab is where CreateSpan's spans are cut from (snapshot.go); made
+	// counts them, capacity is WithCapacity's.
+	slab     []snapshot
+	made     int
+	capacity int
 	// unended counts the spans routed here (see NewRoutingProcessor) that
 	// started while the collector was open and have not ended, so that
 	// Close can count them as discarded.
@@ -101,6 +105,7 @@ func New(traceID trace.TraceID, exporter sdktrace.SpanExporter, opts ...Option) 
 		scope:    cfg.scope,
 		discard:  cfg.discard,
 		spans:    make([]sdktrace.ReadOnlySpan, 0, cfg.capacity),
+		capacity: cfg.capacity,
 	}, nil
 }
 
@@ -131,42 +136,34 @@ func (c *Collector) CreateSpan(s Span) (trace.SpanContext, error) {
 		SpanID:     s.SpanID,
 		TraceFlags: trace.FlagsSampled,
 	})
-	// tracetest.SpanStub is the SDK's exported way to make a ReadOnlySpan
-	// from recorded data; the SDK's own span type can only be made by
-	// starting a span, which would stamp the current time and apply limits
-	// we need to count ourselves.
-	ro := tracetest.SpanStub{
-		Name:                 s.Name,
-		SpanContext:          sc,
-		Parent:               s.Parent,
-		SpanKind:             s.Kind,
-		StartTime:            s.Start,
-		EndTime:              s.End,
-		Attributes:           s.Attributes,
-		Events:               s.Events,
-		Links:                s.Links,
-		Status:               s.Status,
-		Resource:             c.resource,
-		InstrumentationScope: c.scope,
-	}.Snapshot()
-	if err := c.add(ro); err != nil {
-		return trace.SpanContext{}, err
+	// The SDK's own span type can only be made by starting a span, which
+	// would stamp the current time and apply limits we need to count
+	// ourselves; snapshot is tracetest.SpanStub's, cut from a slab.
+	ro := snapshot{
+		name:                 s.Name,
+		spanContext:          sc,
+		parent:               s.Parent,
+		spanKind:             s.Kind,
+		startTime:            s.Start,
+		endTime:              s.End,
+		attributes:           s.Attributes,
+		events:               s.Events,
+		links:                s.Links,
+		status:               s.Status,
+		resource:             c.resource,
+		instrumentationScope: c.scope,
 	}
-	return sc, nil
-}
-
-// add queues a finished span, or reports it discarded when the collector is
-// closed.
-func (c *Collector) add(s sdktrace.ReadOnlySpan) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		c.reportDiscarded(1)
-		return ErrClosed
+		return trace.SpanContext{}, ErrClosed
 	}
-	c.spans = append(c.spans, s)
+	slot := c.slot()
+	*slot = ro
+	c.spans = append(c.spans, slot)
 	c.mu.Unlock()
-	return nil
+	return sc, nil
 }
 
 // started records the start of a span routed into the collector. One that
