@@ -154,23 +154,38 @@ func (s *natsServer) awaitSettled(timeout time.Duration) *jetstream.ConsumerInfo
 }
 
 // streamMsgs returns the number of messages stored in a stream, 0 when it
-// does not exist.
+// does not exist. On a cluster whose server was just killed the stream may
+// have no leader for a few seconds: it asks again for up to 30 s.
 func (s *natsServer) streamMsgs(name string) uint64 {
 	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := s.streamMsgsOnce(name)
+		if err == nil {
+			return n
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("stream %s: %v", name, err)
+		}
+		time.Sleep(250 * time.Millisecond) // polling a server's answer, not waiting for an effect
+	}
+}
+
+func (s *natsServer) streamMsgsOnce(name string) (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	st, err := s.js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return 0
+		return 0, nil
 	}
 	if err != nil {
-		s.t.Fatalf("stream %s: %v", name, err)
+		return 0, err
 	}
 	info, err := st.Info(ctx)
 	if err != nil {
-		s.t.Fatalf("stream %s: %v", name, err)
+		return 0, err
 	}
-	return info.State.Msgs
+	return info.State.Msgs, nil
 }
 
 // deadLetters returns every message of the dead-letter stream.
