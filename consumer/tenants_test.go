@@ -1,13 +1,11 @@
 package consumer_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
 	"github.com/spanferry/spanferry/consumer"
+	"github.com/spanferry/spanferry/internal/logtest"
 	"github.com/spanferry/spanferry/internal/natstest"
 	"github.com/spanferry/spanferry/internal/otlptest"
 	"github.com/spanferry/spanferry/mapping"
@@ -241,19 +240,5 @@ func TestTenantRejectionDeadLettersOnlyTheOffender(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink that tests read while the worker writes.
+type syncBuffer = logtest.Buffer

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,28 +20,14 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
 	"github.com/spanferry/spanferry/internal/config"
+	"github.com/spanferry/spanferry/internal/logtest"
 	"github.com/spanferry/spanferry/internal/natstest"
 	"github.com/spanferry/spanferry/internal/otlptest"
 	"github.com/spanferry/spanferry/mapping"
 )
 
 // syncBuffer is a log sink that tests read while the worker writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = logtest.Buffer
 
 // testConfig is the default configuration with test-sized timings, a free
 // HTTP port and a private data directory.

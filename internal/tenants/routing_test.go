@@ -1,12 +1,10 @@
 package tenants_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 
 	"github.com/spanferry/spanferry/consumer"
+	"github.com/spanferry/spanferry/internal/logtest"
 	"github.com/spanferry/spanferry/internal/natstest"
 	"github.com/spanferry/spanferry/internal/otlptest"
 	"github.com/spanferry/spanferry/internal/tenants"
@@ -239,19 +238,5 @@ func redacted(req otlptest.Request) []string {
 	return names
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink that tests read while the worker writes.
+type syncBuffer = logtest.Buffer
