@@ -259,16 +259,9 @@ func (d *fastDecoder) metadata(p *map[string]json.RawMessage) bool {
 			return false
 		}
 		m[k] = v // a repeated key: the last wins, as in encoding/json
-		d.space()
-		switch d.next() {
-		case ',':
-			d.space()
-			continue
-		case '}':
-			d.depth--
-			return true
+		if more, ok := d.endMember(); !more {
+			return ok
 		}
-		return false
 	}
 }
 
@@ -331,16 +324,9 @@ func (d *fastDecoder) object(field func(key []byte) bool, keys []string) bool {
 		if !field(key) {
 			return false
 		}
-		d.space()
-		switch d.next() {
-		case ',':
-			d.space()
-			continue
-		case '}':
-			d.depth--
-			return true
+		if more, ok := d.endMember(); !more {
+			return ok
 		}
-		return false
 	}
 }
 
@@ -470,6 +456,21 @@ func (d *fastDecoder) rawValue(p *json.RawMessage) bool {
 	return true
 }
 
+// endMember consumes what follows an object member: a ',' before the next
+// one (more) or the closing '}' (ok, not more). Anything else fails.
+func (d *fastDecoder) endMember() (more, ok bool) {
+	d.space()
+	switch d.next() {
+	case ',':
+		d.space()
+		return true, true
+	case '}':
+		d.depth--
+		return false, true
+	}
+	return false, false
+}
+
 // null consumes a null literal.
 func (d *fastDecoder) null() bool {
 	if bytes.HasPrefix(d.data[d.i:], []byte("null")) {
@@ -504,16 +505,9 @@ func (d *fastDecoder) skip() bool {
 			if !d.skip() {
 				return false
 			}
-			d.space()
-			switch d.next() {
-			case ',':
-				d.space()
-				continue
-			case '}':
-				d.depth--
-				return true
+			if more, ok := d.endMember(); !more {
+				return ok
 			}
-			return false
 		}
 	case '[':
 		if !d.enter('[') {
