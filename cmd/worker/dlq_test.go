@@ -105,23 +105,8 @@ func putLetter(t *testing.T, js jetstream.JetStream, subject, id, reason, tenant
 // derivedSpans maps a body as the worker does: span id → "trace parent".
 func derivedSpans(t *testing.T, body []byte, traceparent string) map[string]string {
 	t.Helper()
-	m, err := mapping.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := m.Decode(body, mapping.Source{Traceparent: traceparent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := m.NewCollector(d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Map(c, d); err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]string{}
-	for _, s := range c.Spans() {
+	for _, s := range mapBody(t, body, traceparent) {
 		out[s.SpanContext().SpanID().String()] = s.SpanContext().TraceID().String() + " " + s.Parent().SpanID().String()
 	}
 	return out

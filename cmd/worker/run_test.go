@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
 	"github.com/spanferry/spanferry/internal/config"
@@ -268,18 +269,15 @@ func TestRunEmbeddedDefaults(t *testing.T) {
 	}
 }
 
-// exampleSpanIDs maps an example the way the worker does: span id → trace id.
-func exampleSpanIDs(t *testing.T, path string) map[string]string {
+// mapBody maps a message body (with its traceparent header, if any) as the
+// worker does, and returns its spans.
+func mapBody(t *testing.T, body []byte, traceparent string) []sdktrace.ReadOnlySpan {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	m, err := mapping.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := m.Decode(data, mapping.Source{})
+	d, err := m.Decode(body, mapping.Source{Traceparent: traceparent})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,8 +288,18 @@ func exampleSpanIDs(t *testing.T, path string) map[string]string {
 	if _, err := m.Map(c, d); err != nil {
 		t.Fatal(err)
 	}
+	return c.Spans()
+}
+
+// exampleSpanIDs maps an example the way the worker does: span id → trace id.
+func exampleSpanIDs(t *testing.T, path string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := map[string]string{}
-	for _, s := range c.Spans() {
+	for _, s := range mapBody(t, data, "") {
 		out[s.SpanContext().SpanID().String()] = s.SpanContext().TraceID().String()
 	}
 	return out
