@@ -383,14 +383,7 @@ func (c *Consumer) deliver(ctx context.Context, p policy, items []item) {
 	if len(items) == 0 {
 		return
 	}
-	n := 0
-	for _, it := range items {
-		n += len(it.spans)
-	}
-	spans := make([]sdktrace.ReadOnlySpan, 0, n)
-	for _, it := range items {
-		spans = append(spans, it.spans...)
-	}
+	spans := spansOf(items)
 	actx, a := withAttempt(ctx)
 	start := time.Now()
 	err := c.exp.ExportSpans(actx, spans)
@@ -419,6 +412,20 @@ func (c *Consumer) deliver(ctx context.Context, p policy, items []item) {
 		c.deliver(ctx, p, items[:half])
 		c.deliver(ctx, p, items[half:])
 	}
+}
+
+// spansOf returns the spans of items in one slice, the content of one
+// export request.
+func spansOf(items []item) []sdktrace.ReadOnlySpan {
+	n := 0
+	for _, it := range items {
+		n += len(it.spans)
+	}
+	spans := make([]sdktrace.ReadOnlySpan, 0, n)
+	for _, it := range items {
+		spans = append(spans, it.spans...)
+	}
+	return spans
 }
 
 // retry asks settle to nak a message for redelivery.

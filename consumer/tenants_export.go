@@ -10,7 +10,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // deliverTenants delivers a batch with tenants: one export request per
@@ -155,14 +154,8 @@ func (c *Consumer) parks(p policy, items []item) bool {
 // them. A rejection is split until the offending results are alone, as
 // deliver does; a transient failure backs r off alone.
 func (c *Consumer) exportRoute(ctx context.Context, p policy, r *route, items []item) {
-	n := 0
-	for _, it := range items {
-		n += len(it.spans)
-	}
-	spans := make([]sdktrace.ReadOnlySpan, 0, n)
-	for _, it := range items {
-		spans = append(spans, it.spans...)
-	}
+	spans := spansOf(items)
+	n := len(spans)
 	actx, a := withAttempt(ctx)
 	start := time.Now()
 	var err error
