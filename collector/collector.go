@@ -75,6 +75,12 @@ type Collector struct {
 	slab     []snapshot
 	made     int
 	capacity int
+	// slabMem is the pooled slice slab is cut from, and space and spaces
+	// the attribute spaces lent by AttributeSpace (the first, and any
+	// more): what Recycle gives back (recycle.go).
+	slabMem pooled[snapshot]
+	space   pooled[attribute.KeyValue]
+	spaces  []pooled[attribute.KeyValue]
 	// unended counts the spans routed here (see NewRoutingProcessor) that
 	// started while the collector was open and have not ended, so that
 	// Close can count them as discarded.

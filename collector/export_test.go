@@ -12,3 +12,16 @@ func OwnerEntries(p sdktrace.SpanProcessor) int {
 	})
 	return n
 }
+
+// StopRecycling makes the pools forget that a collector was recycled, as
+// in a process that never recycles, and returns a function that restores
+// them.
+func StopRecycling() (restore func()) {
+	a, b := attrPool.recycling.Load(), snapshotPool.recycling.Load()
+	attrPool.recycling.Store(false)
+	snapshotPool.recycling.Store(false)
+	return func() {
+		attrPool.recycling.Store(a)
+		snapshotPool.recycling.Store(b)
+	}
+}

@@ -66,8 +66,8 @@ func (s *snapshot) InstrumentationLibrary() instrumentation.Library {
 const maxSlab = 64
 
 // slot returns room for one more snapshot. c.mu must be held. A slot is
-// never reused: the spans already handed out (by Spans, Take, Export) keep
-// pointing at theirs. A slab holds what is left of the capacity, else as
+// never reused before Recycle: the spans already handed out (by Spans,
+// Take, Export) keep pointing at theirs. A slab holds what is left of the capacity, else as
 // many spans as were made so far (at least one), at most maxSlab.
 func (c *Collector) slot() *snapshot {
 	if len(c.slab) == cap(c.slab) {
@@ -75,7 +75,10 @@ func (c *Collector) slot() *snapshot {
 		if n <= 0 {
 			n = max(c.made, 1)
 		}
-		c.slab = make([]snapshot, 0, min(n, maxSlab))
+		// The full slab is left to the spans cut from it; only the
+		// latest is recycled (a collector of known capacity has one).
+		c.slabMem = snapshotPool.get(min(n, maxSlab))
+		c.slab = c.slabMem.s
 	}
 	c.slab = c.slab[:len(c.slab)+1]
 	c.made++
