@@ -42,7 +42,7 @@ func (m *Mapper) Map(c *collector.Collector, d *Decoded) (Stats, error) {
 	w := walker{m: m, c: c, d: d, next: 1, content: m.content.contentFor(&d.Result)}
 	w.ids.buf = w.idBuf[:0]
 	w.ids.reset(d.TraceID, d.Result.ID)
-	w.attrs = make([]attribute.KeyValue, 0, usualAttrs*len(d.nodes)+d.metadata)
+	w.attrs = c.AttributeSpace(usualAttrs*len(d.nodes) + d.metadata)
 	w.text.Grow(d.textBytes)
 	if err := w.root(); err != nil {
 		return w.stats, err
@@ -61,10 +61,11 @@ type walker struct {
 
 	content content // the content controls for this result (content.go)
 
-	// attrs is the slab every span's attributes are cut from, and text
-	// holds every string Map makes (input and output texts, metadata keys
-	// and values, entity paths): an allocation or two per result rather
-	// than one per span and per string. The spans keep them alive.
+	// attrs is the slab every span's attributes are cut from (the
+	// collector's AttributeSpace, which Recycle reuses), and text holds
+	// every string Map makes (input and output texts, metadata keys and
+	// values, entity paths): an allocation or two per result rather than
+	// one per span and per string. The spans keep them alive.
 	attrs []attribute.KeyValue
 	text  strings.Builder
 	idBuf [128]byte // the span id derivation's buffer, for the usual paths
@@ -84,7 +85,7 @@ const (
 // room they did not use.
 func (w *walker) newAttrs(n int) []attribute.KeyValue {
 	if cap(w.attrs)-len(w.attrs) < n {
-		w.attrs = make([]attribute.KeyValue, 0, max(n, cap(w.attrs)))
+		w.attrs = w.c.AttributeSpace(max(n, cap(w.attrs)))
 	}
 	l := len(w.attrs)
 	return w.attrs[l : l : l+n]
