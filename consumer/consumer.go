@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/spanferry/spanferry/collector"
 	"github.com/spanferry/spanferry/mapping"
 )
 
@@ -324,6 +325,7 @@ type item struct {
 	msg   jetstream.Msg
 	spans []sdktrace.ReadOnlySpan
 	org   string
+	mem   *batchMemory // shared by the items of a batch; nil outside handle
 }
 
 // handle maps every message of a batch, dead-letters the ones that can
@@ -338,14 +340,17 @@ func (c *Consumer) handle(ctx context.Context, p policy, msgs []jetstream.Msg, f
 	stop := c.keepAlive(msgs)
 	defer stop()
 
+	mem := newBatchMemory(len(msgs))
+	defer mem.release()
 	items := make([]item, 0, len(msgs))
 	for _, msg := range msgs {
-		spans, org, err := c.mapOne(msg)
+		col, org, err := c.mapOne(msg)
 		if err != nil {
 			c.deadLetter(ctx, p, msg, err)
 			continue
 		}
-		items = append(items, item{msg: msg, spans: spans, org: org})
+		mem.add(col)
+		items = append(items, item{msg: msg, spans: col.Take(), org: org, mem: mem})
 	}
 	if c.tenants != nil {
 		c.deliverTenants(ctx, p, items, free)
@@ -354,7 +359,7 @@ func (c *Consumer) handle(ctx context.Context, p policy, msgs []jetstream.Msg, f
 	c.deliver(ctx, p, items)
 }
 
-func (c *Consumer) mapOne(msg jetstream.Msg) ([]sdktrace.ReadOnlySpan, string, error) {
+func (c *Consumer) mapOne(msg jetstream.Msg) (*collector.Collector, string, error) {
 	src := mapping.Source{Traceparent: msg.Headers().Get("traceparent")}
 	if meta, err := msg.Metadata(); err == nil {
 		src.Stored = meta.Timestamp
@@ -373,7 +378,7 @@ func (c *Consumer) mapOne(msg jetstream.Msg) ([]sdktrace.ReadOnlySpan, string, e
 	}
 	c.metrics.Truncations.Add(float64(st.Truncations))
 	c.metrics.addRedactions(st.Redactions)
-	return col.Take(), d.Result.Organization, nil
+	return col, d.Result.Organization, nil
 }
 
 // deliver exports items in one request and settles them. A request the
@@ -386,6 +391,7 @@ func (c *Consumer) deliver(ctx context.Context, p policy, items []item) {
 	spans := spansOf(items)
 	actx, a := withAttempt(ctx)
 	start := time.Now()
+	items[0].mem.exportingTo(c.exp)
 	err := c.exp.ExportSpans(actx, spans)
 	c.metrics.ExportTime.Observe(time.Since(start).Seconds())
 	c.metrics.BatchResults.Observe(float64(len(items)))

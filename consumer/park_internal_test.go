@@ -53,10 +53,11 @@ func TestParkedCopy(t *testing.T) {
 	}
 	orig := fetchOne(t, cons)
 	it := item{msg: orig, org: "acme.corp"}
-	origSpans, _, err := c.mapOne(orig)
+	origCol, _, err := c.mapOne(orig)
 	if err != nil {
 		t.Fatal(err)
 	}
+	origSpans := origCol.Take()
 	for i := range 2 {
 		pm, err := c.parkMsg("acme.corp", it)
 		if err != nil {
@@ -93,10 +94,11 @@ func TestParkedCopy(t *testing.T) {
 	case p.Headers().Get(headerParkStored) != "" || p.Headers().Get(HeaderStreamSeq) != "":
 		t.Errorf("headers %v: the park's own headers must not show", p.Headers())
 	}
-	parkedSpans, org, err := c.mapOne(p)
+	parkedCol, org, err := c.mapOne(p)
 	if err != nil || org != "acme.corp" {
 		t.Fatalf("mapOne(parked) = org %q, %v", org, err)
 	}
+	parkedSpans := parkedCol.Take()
 	if len(parkedSpans) != len(origSpans) {
 		t.Fatalf("%d spans from the parked copy, %d from the original", len(parkedSpans), len(origSpans))
 	}

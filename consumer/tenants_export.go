@@ -160,6 +160,7 @@ func (c *Consumer) exportRoute(ctx context.Context, p policy, r *route, items []
 	start := time.Now()
 	var err error
 	done := make(chan struct{})
+	items[0].mem.exportingTo(r.exp)
 	go func() {
 		defer close(done)
 		err = r.exp.ExportSpans(actx, spans)
@@ -248,7 +249,10 @@ func (c *Consumer) awaitExport(ctx context.Context, p policy, r *route, items []
 			"tenant", r.name, "waited", after.String(), "results", len(items))
 	}
 	c.holdBack(p, r, c.parkItems(ctx, p, r, items))
+	// The request still reads the batch's spans: their memory waits for it.
+	items[0].mem.hold()
 	go func() {
+		defer items[0].mem.release()
 		<-done
 		late()
 	}()
