@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -186,6 +187,15 @@ func median(runs []result) result {
 			return 1
 		}
 		return 0
+	})
+	return sorted[(len(sorted)-1)/2]
+}
+
+// medianCPU returns the run of median CPU per result.
+func medianCPU(runs []result) result {
+	sorted := slices.Clone(runs)
+	slices.SortFunc(sorted, func(a, b result) int {
+		return cmp.Compare(a.per10k(a.child.CPU), b.per10k(b.child.CPU))
 	})
 	return sorted[(len(sorted)-1)/2]
 }

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 )
 
@@ -76,13 +74,4 @@ func (r *report) redactMarkdown(p func(string, ...any)) {
 		p("| %s | %s | %.2f | %s |\n", med.label, thousands(med.rate()), cpu[i], strings.Join(each, ", "))
 	}
 	p("\nWorker CPU per result with 5 rules ÷ without: **%.2f** (the results contain nothing to replace).\n\n", cpu[1]/cpu[0])
-}
-
-// medianCPU returns the run of median CPU per result.
-func medianCPU(runs []result) result {
-	sorted := slices.Clone(runs)
-	slices.SortFunc(sorted, func(a, b result) int {
-		return cmp.Compare(a.per10k(a.child.CPU), b.per10k(b.child.CPU))
-	})
-	return sorted[(len(sorted)-1)/2]
 }

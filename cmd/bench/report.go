@@ -150,12 +150,17 @@ func (r *report) rawBest() (result, bool) {
 
 // cpuRatios returns the worker's CPU per result over the raw Consume +
 // Ack consumer's per message, and over the batch-size-1 worker's, from
-// the medians of the main section.
+// the runs of median CPU of the main section: the run of median results/s
+// need not be the run of median CPU.
 func (r *report) cpuRatios() (vsRaw, vsBatch1 float64) {
-	w := median(r.Main[mainWorker])
-	raw, one := median(r.Main[mainRawConsume]), median(r.Main[mainBatch1])
-	cpu := w.per10k(w.child.CPU)
-	return cpu / raw.per10k(raw.child.CPU), cpu / one.per10k(one.child.CPU)
+	w, raw, one := r.mainCPU(mainWorker), r.mainCPU(mainRawConsume), r.mainCPU(mainBatch1)
+	return w / raw, w / one
+}
+
+// mainCPU is the median CPU s/10k of a pipeline's runs in the main section.
+func (r *report) mainCPU(pipeline int) float64 {
+	m := medianCPU(r.Main[pipeline])
+	return m.per10k(m.child.CPU)
 }
 
 func (r *report) markdown() string {
@@ -185,13 +190,14 @@ func (r *report) markdown() string {
 	raw, haveRaw := r.rawBest()
 	if haveRaw {
 		p("### Worker against raw JetStream (%s results; median of %d runs)\n\n", thousands(float64(r.opts.n)), r.opts.repeat)
-		p("| pipeline | results/s | spans/s | ÷ raw | runs (results/s) | worker CPU s/10k | receiver CPU s/10k | server CPU s/10k | worker peak RSS | worker peak heap |\n")
-		p("|---|--:|--:|--:|---|--:|--:|--:|--:|--:|\n")
+		p("| pipeline | results/s | spans/s | ÷ raw | runs (results/s) | worker CPU s/10k | runs (CPU s/10k) | receiver CPU s/10k | server CPU s/10k | worker peak RSS | worker peak heap |\n")
+		p("|---|--:|--:|--:|---|--:|---|--:|--:|--:|--:|\n")
 		for i, runs := range r.Main {
 			med := median(runs)
-			var each []string
+			var each, eachCPU []string
 			for _, run := range runs {
 				each = append(each, thousands(run.rate()))
+				eachCPU = append(eachCPU, fmt.Sprintf("%.3f", run.per10k(run.child.CPU)))
 			}
 			recv, spans := "—", "—"
 			if med.role == roleWorker {
@@ -202,14 +208,14 @@ func (r *report) markdown() string {
 			if i == mainBatch1 {
 				label += fmt.Sprintf(" (%s results)", thousands(float64(r.opts.refN)))
 			}
-			p("| %s | %s | %s | %.2f | %s | %.2f | %s | %.2f | %s | %s |\n", label, thousands(med.rate()), spans,
-				med.rate()/raw.rate(), strings.Join(each, ", "), med.per10k(med.child.CPU), recv, med.per10k(med.serverCPU),
+			p("| %s | %s | %s | %.2f | %s | %.2f | %s | %s | %.2f | %s | %s |\n", label, thousands(med.rate()), spans,
+				med.rate()/raw.rate(), strings.Join(each, ", "), med.per10k(med.child.CPU), strings.Join(eachCPU, ", "), recv, med.per10k(med.serverCPU),
 				mib(med.child.MaxRSS), mib(int64(med.child.PeakHeap)))
 		}
 		w, one := median(r.Main[mainWorker]), median(r.Main[mainBatch1])
 		cpu, cpuOne := r.cpuRatios()
-		p("\nWorker ÷ raw: **%.2f**. Worker ÷ batch size 1: **%.1f×**. Worker CPU per result ÷ raw Consume + Ack's per message: **%.1f×**; ÷ batch size 1's: **%.2f×**.\n\n",
-			w.rate()/raw.rate(), w.rate()/one.rate(), cpu, cpuOne)
+		p("\nWorker ÷ raw: **%.2f**. Worker ÷ batch size 1: **%.1f×**. Worker CPU per result ÷ raw Consume + Ack's per message: **%.1f×**; ÷ batch size 1's: **%.2f×** (the medians of the runs' CPU: worker %.3f, raw %.3f, batch size 1 %.3f s/10k).\n\n",
+			w.rate()/raw.rate(), w.rate()/one.rate(), cpu, cpuOne, r.mainCPU(mainWorker), r.mainCPU(mainRawConsume), r.mainCPU(mainBatch1))
 	}
 
 	if len(r.Batches) > 0 {
