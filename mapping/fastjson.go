@@ -29,10 +29,11 @@ import (
 // measured against github.com/goccy/go-json (7.4 µs, 80 allocations) and
 // github.com/bytedance/sonic (13.6 µs, 85 allocations) and kept for its
 // allocations and for adding no dependency (docs/BENCHMARKS.md).
-func decodeFast(data []byte, r *Result) bool {
+func decodeFast(data []byte, r *Result, slab *[]Step) bool {
 	d := fastDecoders.Get().(*fastDecoder)
 	defer d.release()
 	d.data = data
+	d.slab = slab
 	d.space()
 	if !d.result(r) {
 		return false
@@ -67,6 +68,9 @@ type fastDecoder struct {
 	ints    []int64
 	usages  []Usage
 	scratch []Step // steps being decoded, of every open array; kept by the pool
+	// slab is where decoded step arrays are cut from: the Decoded's, which
+	// Recycle reuses (nil: each array is an allocation of its own).
+	slab *[]Step
 }
 
 // The fields of a result and a step. Unknown keys are skipped.
@@ -221,13 +225,33 @@ func (d *fastDecoder) steps() ([]Step, bool) {
 			continue
 		case ']':
 			d.depth--
-			steps := append([]Step(nil), d.scratch[base:]...)
+			steps := d.cut(d.scratch[base:])
 			d.scratch = d.scratch[:base]
 			return steps, true
 		}
 		return nil, false
 	}
 }
+
+// cut returns a copy of steps, from the slab when there is one. A slab
+// without room is replaced, not grown: the arrays already cut from it
+// stay where they are, and only the latest slab is recycled.
+func (d *fastDecoder) cut(steps []Step) []Step {
+	if d.slab == nil {
+		return append([]Step(nil), steps...)
+	}
+	s := *d.slab
+	if cap(s)-len(s) < len(steps) {
+		s = make([]Step, 0, max(len(steps), 2*cap(s), minStepSlab))
+	}
+	n := len(s)
+	s = append(s, steps...)
+	*d.slab = s
+	return s[n:len(s):len(s)]
+}
+
+// minStepSlab is the smallest slab of steps a Decoded is given.
+const minStepSlab = 16
 
 func (d *fastDecoder) metadata(p *map[string]json.RawMessage) bool {
 	if d.null() {

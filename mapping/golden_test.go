@@ -93,6 +93,10 @@ func TestGolden(t *testing.T) {
 			for _, s := range c.Spans() {
 				writeSpan(&out, s)
 			}
+			// As the worker does once the spans are exported: the next
+			// inputs are decoded and mapped into this memory.
+			c.Recycle()
+			d.Recycle()
 		}
 	}
 	const path = "testdata/golden.txt"

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -104,6 +105,33 @@ type Decoded struct {
 	// textBytes and metadata size Map's allocations: the bytes of every
 	// input, output and metadata key and value, and the metadata entries.
 	textBytes, metadata int
+	// steps is the slab the fast decoder cut the Result's step arrays
+	// from, kept with nodes for the next Decode by Recycle.
+	steps []Step
+}
+
+// decodedPool holds the Decodeds that Recycle gave back; recycling is set
+// by the first Recycle. Until then step arrays are made of their own size,
+// as before Recycle existed, rather than cut from a slab with room to
+// spare.
+var (
+	decodedPool = sync.Pool{New: func() any { return new(Decoded) }}
+	recycling   atomic.Bool
+)
+
+// Recycle gives d's memory back to later Decode calls: its Result's step
+// arrays (when the fast path decoded them) and the times validation
+// parsed. d and its Result must not be used after it. The spans Map made
+// from d are not affected: they refer to d's strings and raw values, which
+// are not recycled, never to d's memory itself.
+func (d *Decoded) Recycle() {
+	clear(d.steps[:cap(d.steps)]) // so that the pool keeps no message alive
+	clear(d.nodes[:cap(d.nodes)])
+	*d = Decoded{steps: d.steps[:0], nodes: d.nodes[:0]}
+	decodedPool.Put(d)
+	if !recycling.Load() {
+		recycling.Store(true)
+	}
 }
 
 // Steps returns the number of steps of the result, at every depth.
@@ -135,10 +163,15 @@ func (m *Mapper) decode(data []byte, src Source, fast bool) (*Decoded, error) {
 			return nil, err
 		}
 	}
-	d := &Decoded{Stored: src.Stored}
+	d := decodedPool.Get().(*Decoded)
+	d.Stored = src.Stored
 	// encoding/json is the reference: whatever the fast path does not take
 	// (see decodeFast), it decodes, and it reports every error.
-	if !fast || !decodeFast(data, &d.Result) {
+	var slab *[]Step
+	if recycling.Load() {
+		slab = &d.steps
+	}
+	if !fast || !decodeFast(data, &d.Result, slab) {
 		d.Result = Result{}
 		if err := json.Unmarshal(data, &d.Result); err != nil {
 			return nil, jsonError(data, err)
@@ -230,7 +263,11 @@ func (m *Mapper) validate(d *Decoded) error {
 		}
 		d.TraceID = id
 	}
-	d.nodes = make([]node, 1, 1+countSteps(r.Steps, m.limits.MaxSteps+1))
+	if n := 1 + countSteps(r.Steps, m.limits.MaxSteps+1); cap(d.nodes) < n {
+		d.nodes = make([]node, 1, n)
+	} else {
+		d.nodes = d.nodes[:1] // Recycle cleared them
+	}
 	if err := d.validateExecution(p, &d.nodes[0], &r.Execution); err != nil {
 		return err
 	}
