@@ -368,6 +368,9 @@ func (c *Consumer) mapOne(msg jetstream.Msg) (*collector.Collector, string, erro
 	if err != nil {
 		return nil, "", err
 	}
+	// The spans refer to none of d's own memory (see Recycle), whichever
+	// exporter they go to: it serves the next message at once.
+	defer d.Recycle()
 	col, err := c.mapper.NewCollector(d, nil)
 	if err != nil {
 		return nil, "", err
