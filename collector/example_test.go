@@ -98,3 +98,33 @@ func Example_inspectBeforeExport() {
 	// cleared: 1
 	// discarded on close: 1
 }
+
+// Recycling on a hot path: every span's attributes are cut from the
+// collector's attribute space, and once the spans are exported (by an
+// exporter that keeps none of them) the collector's memory goes back to be
+// reused by the next collectors.
+func Example_recycle() {
+	traceID, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	start := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	for _, run := range []string{"run-1", "run-2"} {
+		c, _ := collector.New(traceID, printExporter{}, collector.WithCapacity(2))
+		space := c.AttributeSpace(2)
+		for _, step := range []string{"plan", "act"} {
+			n := len(space)
+			space = append(space, attribute.String("run", run))
+			_, _ = c.CreateSpan(collector.Span{
+				Name: step, Start: start, End: start.Add(time.Second),
+				Attributes: space[n:len(space):len(space)], // no spare room into the next span's
+			})
+		}
+		_ = c.Export(context.Background())
+		c.Recycle() // the spans must not be read after this
+	}
+	// Output:
+	// export: 2 spans in one call
+	//   plan trace=4bf92f3577b34da6a3ce929d0e0e4736 parent=false
+	//   act trace=4bf92f3577b34da6a3ce929d0e0e4736 parent=false
+	// export: 2 spans in one call
+	//   plan trace=4bf92f3577b34da6a3ce929d0e0e4736 parent=false
+	//   act trace=4bf92f3577b34da6a3ce929d0e0e4736 parent=false
+}
