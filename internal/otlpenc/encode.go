@@ -163,7 +163,8 @@ func (e *Encoder) appendResourceSpans(b []byte, g *resourceGroup) []byte {
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(sizeResource(g.res)))
 		for it := g.res.Iter(); it.Next(); {
-			b = e.appendKeyValue(b, 1, it.Attribute())
+			kv := it.Attribute()
+			b = e.appendKeyValue(b, 1, &kv)
 		}
 	}
 	for i := range g.scopes {
@@ -194,7 +195,8 @@ func (e *Encoder) appendScopeSpans(b []byte, sg *scopeGroup) []byte {
 		b = e.appendString(b, 1, sg.scope.Name)
 		b = e.appendString(b, 2, sg.scope.Version)
 		for it := sg.scope.Attributes.Iter(); it.Next(); {
-			b = e.appendKeyValue(b, 3, it.Attribute())
+			kv := it.Attribute()
+			b = e.appendKeyValue(b, 3, &kv)
 		}
 	}
 	for _, s := range sg.spans {
@@ -254,8 +256,9 @@ func (e *Encoder) appendSpan(b []byte, s sdktrace.ReadOnlySpan) []byte {
 	b = appendVarint(b, spanKind, uint64(otlpKind(s.SpanKind())))
 	b = appendFixed64(b, spanStart, unixNano(s.StartTime()))
 	b = appendFixed64(b, spanEnd, unixNano(s.EndTime()))
-	for _, kv := range s.Attributes() {
-		b = e.appendKeyValue(b, spanAttributes, kv)
+	attrs := s.Attributes()
+	for i := range attrs {
+		b = e.appendKeyValue(b, spanAttributes, &attrs[i])
 	}
 	b = appendVarint(b, spanDroppedAttrs, uint64(clampUint32(s.DroppedAttributes())))
 	for _, ev := range s.Events() {
@@ -263,8 +266,8 @@ func (e *Encoder) appendSpan(b []byte, s sdktrace.ReadOnlySpan) []byte {
 		b = protowire.AppendVarint(b, uint64(sizeEvent(ev)))
 		b = appendFixed64(b, 1, unixNano(ev.Time))
 		b = e.appendString(b, 2, ev.Name)
-		for _, kv := range ev.Attributes {
-			b = e.appendKeyValue(b, 3, kv)
+		for i := range ev.Attributes {
+			b = e.appendKeyValue(b, 3, &ev.Attributes[i])
 		}
 		b = appendVarint(b, 4, uint64(clampUint32(ev.DroppedAttributeCount)))
 	}
@@ -277,8 +280,8 @@ func (e *Encoder) appendSpan(b []byte, s sdktrace.ReadOnlySpan) []byte {
 		b = protowire.AppendBytes(b, ltid[:])
 		b = protowire.AppendTag(b, 2, protowire.BytesType)
 		b = protowire.AppendBytes(b, lsid[:])
-		for _, kv := range l.Attributes {
-			b = e.appendKeyValue(b, 4, kv)
+		for i := range l.Attributes {
+			b = e.appendKeyValue(b, 4, &l.Attributes[i])
 		}
 		b = appendVarint(b, 5, uint64(clampUint32(l.DroppedAttributeCount)))
 		b = protowire.AppendTag(b, 6, protowire.Fixed32Type)
@@ -322,7 +325,9 @@ func sizeKeyValue(kv attribute.KeyValue) int {
 	return sizeString(1, string(kv.Key)) + sizeMessage(2, sizeValue(kv.Value))
 }
 
-func (e *Encoder) appendKeyValue(b []byte, field protowire.Number, kv attribute.KeyValue) []byte {
+// appendKeyValue takes kv by pointer: a KeyValue is 64 bytes, and there
+// are a hundred per result.
+func (e *Encoder) appendKeyValue(b []byte, field protowire.Number, kv *attribute.KeyValue) []byte {
 	if kv.Value.Type() == attribute.STRING {
 		return e.appendStringKeyValue(b, field, string(kv.Key), kv.Value.AsString())
 	}
@@ -343,16 +348,28 @@ func (e *Encoder) appendStringKeyValue(b []byte, field protowire.Number, key, va
 	}
 	vsize := 1 + protowire.SizeBytes(len(value)) // tag anyString, length, bytes
 	size := sizeString(1, key) + 1 + protowire.SizeBytes(vsize)
-	b = protowire.AppendTag(b, field, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(size))
+	b = appendLength(b, int(protowire.EncodeTag(field, protowire.BytesType)))
+	b = appendLength(b, size)
 	if key != "" {
 		b = append(b, 1<<3|byte(protowire.BytesType))
-		b = protowire.AppendString(b, key)
+		b = appendLength(b, len(key))
+		b = append(b, key...)
 	}
 	b = append(b, 2<<3|byte(protowire.BytesType))
-	b = protowire.AppendVarint(b, uint64(vsize))
+	b = appendLength(b, vsize)
 	b = append(b, anyString<<3|byte(protowire.BytesType))
-	return protowire.AppendString(b, value)
+	b = appendLength(b, len(value))
+	return append(b, value...)
+}
+
+// appendLength is protowire.AppendVarint for a length or a tag, inlined
+// for the one-byte lengths of most keys and values and the tags of fields
+// numbered below 16.
+func appendLength(b []byte, n int) []byte {
+	if n < 0x80 {
+		return append(b, byte(n))
+	}
+	return protowire.AppendVarint(b, uint64(n))
 }
 
 // AnyValue fields: a oneof, so a zero value is written too.
@@ -439,8 +456,8 @@ func (e *Encoder) appendValue(b []byte, v attribute.Value) []byte {
 		}
 		b = protowire.AppendTag(b, anyKVList, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(n))
-		for _, kv := range kvs {
-			b = e.appendKeyValue(b, 1, kv)
+		for i := range kvs {
+			b = e.appendKeyValue(b, 1, &kvs[i])
 		}
 	default:
 		b = e.appendOneofString(b, anyString, invalidValue)
@@ -524,8 +541,9 @@ func (e *Encoder) appendOneofString(b []byte, field protowire.Number, s string) 
 	if !utf8.ValidString(s) {
 		e.err = ErrInvalidUTF8
 	}
-	b = protowire.AppendTag(b, field, protowire.BytesType)
-	return protowire.AppendString(b, s)
+	b = appendLength(b, int(protowire.EncodeTag(field, protowire.BytesType)))
+	b = appendLength(b, len(s))
+	return append(b, s...)
 }
 
 func sizeVarint(field protowire.Number, v uint64) int {
