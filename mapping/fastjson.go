@@ -318,13 +318,17 @@ func (d *fastDecoder) object(field func(key []byte) bool, keys []string) bool {
 		if d.peek() != '"' {
 			return false
 		}
+		// Keys are short: a loop beats bytes.IndexByte's call.
 		start := d.i + 1
-		end := bytes.IndexByte(d.data[start:], '"')
-		if end < 0 {
+		end := start
+		for end < len(d.data) && d.data[end] != '"' {
+			end++
+		}
+		if end == len(d.data) {
 			return false
 		}
-		key := d.data[start : start+end]
-		d.i = start + end + 1
+		key := d.data[start:end]
+		d.i = end + 1
 		known := -1
 		for i, k := range keys {
 			if string(key) == k {
@@ -382,6 +386,7 @@ func (d *fastDecoder) string(p *string) bool {
 	}
 	start := d.i + 1
 	end := start
+	var high byte // the bytes or'ed: ASCII alone needs no UTF-8 check
 	for ; end < len(d.data); end++ {
 		c := d.data[end]
 		if c == '"' {
@@ -390,8 +395,9 @@ func (d *fastDecoder) string(p *string) bool {
 		if c < 0x20 || c == '\\' {
 			return false
 		}
+		high |= c
 	}
-	if end == len(d.data) || !utf8.Valid(d.data[start:end]) {
+	if end == len(d.data) || high >= utf8.RuneSelf && !utf8.Valid(d.data[start:end]) {
 		return false
 	}
 	if d.str == "" {
