@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
 	"github.com/spanferry/spanferry/consumer"
@@ -32,8 +33,6 @@ type env struct {
 // OTLP/HTTP receiver until the test ends.
 func start(t *testing.T, batchSize int) *env {
 	t.Helper()
-	srv := natstest.Start(t)
-	js := srv.JS
 	recv := otlptest.StartT(t)
 	exp, err := otlptracehttp.New(context.Background(),
 		otlptracehttp.WithEndpointURL(recv.TracesURL()),
@@ -42,6 +41,16 @@ func start(t *testing.T, batchSize int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e := startWith(t, exp, batchSize)
+	e.recv = recv
+	return e
+}
+
+// startWith is start with another exporter, and no receiver.
+func startWith(t *testing.T, exp sdktrace.SpanExporter, batchSize int) *env {
+	t.Helper()
+	srv := natstest.Start(t)
+	js := srv.JS
 	m, err := mapping.New()
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +74,7 @@ func start(t *testing.T, batchSize int) *env {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	e := &env{srv: srv, js: js, recv: recv, metrics: metrics, cfg: cfg}
+	e := &env{srv: srv, js: js, metrics: metrics, cfg: cfg}
 	e.await(t, "consumer bound", func() bool { return c.Ready() })
 	return e
 }

@@ -1,15 +1,11 @@
 package consumer_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/spanferry/spanferry/consumer"
-	"github.com/spanferry/spanferry/internal/natstest"
 	"github.com/spanferry/spanferry/mapping"
 )
 
@@ -18,31 +14,8 @@ import (
 // (the SDK's in-memory exporter, as a library user might pass) must find
 // every span whole after later batches were mapped.
 func TestExporterThatKeepsSpans(t *testing.T) {
-	srv := natstest.Start(t)
 	exp := tracetest.NewInMemoryExporter()
-	m, err := mapping.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := consumer.Config{
-		Stream: "WORKFLOW_RESULTS", Subjects: []string{"workflows.results.>"}, Durable: "spanferry",
-		CreateStream: true, DLQSubject: "workflows.dlq", DLQStream: "WORKFLOW_DLQ",
-		BatchSize: 5, BatchWait: 20 * time.Millisecond, AckWait: 5 * time.Second, Concurrency: 2,
-	}
-	c, err := consumer.New(srv.JS, m, exp, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error)
-	go func() { done <- c.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	e := &env{srv: srv, js: srv.JS, cfg: cfg}
+	e := startWith(t, exp, 5)
 	const n = 40
 	for i := range n {
 		e.publish(t, fmt.Sprintf("run-%d", i), result(fmt.Sprintf("run-%d", i), 3))
