@@ -67,8 +67,9 @@ const maxSlab = 64
 
 // slot returns room for one more snapshot. c.mu must be held. A slot is
 // never reused before Recycle: the spans already handed out (by Spans,
-// Take, Export) keep pointing at theirs. A slab holds what is left of the capacity, else as
-// many spans as were made so far (at least one), at most maxSlab.
+// Take, Export) keep pointing at theirs. A slab holds what is left of the
+// capacity, else as many spans as were made so far (at least one), at
+// most maxSlab.
 func (c *Collector) slot() *snapshot {
 	if len(c.slab) == cap(c.slab) {
 		n := c.capacity - c.made
