@@ -36,43 +36,70 @@ func (c *Consumer) deliverTenants(ctx context.Context, p policy, items []item, f
 		return
 	}
 	done := make(chan *route, len(order))
+	start := time.Now()
 	for _, r := range order {
 		go func() {
 			c.deliverRoute(ctx, p, r, groups[r])
 			done <- r
 		}()
 	}
-	c.awaitRoutes(p, order, done, free)
+	c.awaitRoutes(p, order, done, free, start)
 }
 
 // awaitRoutes waits for the routes of a batch, in order, to be delivered
-// (each sent on done). A batch holds its fetch slot until then, so a
-// tenant that is slow but working (answering just under TenantParkAfter)
-// would cap every tenant's throughput at Concurrency batches per its
-// answer time. Under a policy with detachSlow, once a route has settled,
-// the routes still running are detached if each can be (at most
-// Concurrency detached deliveries per route, which bounds a slow tenant's
-// requests in flight): the slot is freed for the next batch while they
-// finish.
-func (c *Consumer) awaitRoutes(p policy, order []*route, done <-chan *route, free func()) {
+// (each sent on done), started at start. A batch holds its fetch slot
+// until then, so a tenant that is slow but working (answering just under
+// TenantParkAfter) would cap every tenant's throughput at Concurrency
+// batches per its answer time. Under a policy with detachSlow, the routes
+// still running once a route has settled are detached if each can be (at
+// most Concurrency detached deliveries per route, which bounds a slow
+// tenant's requests in flight): the slot is freed for the next batch while
+// they finish. Not at once, though: only when they are still running after
+// as long again as the first settled route took (detachGrace at least).
+// Routes of a healthy batch end within moments of each other, and
+// detaching them would only put more batches in flight (more memory, and
+// a tenant's results worth more CPU); a slow tenant is at least twice as
+// slow as the fastest.
+func (c *Consumer) awaitRoutes(p policy, order []*route, done <-chan *route, free func(), start time.Time) {
 	canDetach := p.detachSlow && free != nil
 	running := make(map[*route]bool, len(order))
 	for _, r := range order {
 		running[r] = true
 	}
-	detached := false
-	for range order {
-		r := <-done
-		delete(running, r)
-		switch {
-		case detached:
-			r.detached.Add(-1)
-		case canDetach && len(running) > 0 && c.detach(running):
-			detached = true
-			free()
+	detached, due := false, false
+	var grace <-chan time.Time // fires when the routes running are slow enough to detach
+	for left := len(order); left > 0; {
+		select {
+		case r := <-done:
+			left--
+			delete(running, r)
+			switch {
+			case detached:
+				r.detached.Add(-1)
+			case !canDetach || len(running) == 0:
+			case due:
+				if c.detach(running) {
+					detached = true
+					free()
+				}
+			case grace == nil:
+				t := time.NewTimer(max(time.Since(start), detachGrace))
+				defer t.Stop()
+				grace = t.C
+			}
+		case <-grace:
+			grace, due = nil, true
+			if len(running) > 0 && c.detach(running) {
+				detached = true
+				free()
+			}
 		}
 	}
 }
+
+// detachGrace is the least awaitRoutes waits, once a route of a batch has
+// settled, before it detaches the others.
+const detachGrace = 5 * time.Millisecond
 
 // detach takes a detached delivery of every route in running, or of none.
 func (c *Consumer) detach(running map[*route]bool) bool {
