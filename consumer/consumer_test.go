@@ -18,6 +18,7 @@ import (
 	"github.com/spanferry/spanferry/consumer"
 	"github.com/spanferry/spanferry/internal/natstest"
 	"github.com/spanferry/spanferry/internal/otlptest"
+	"github.com/spanferry/spanferry/internal/poll"
 	"github.com/spanferry/spanferry/mapping"
 )
 
@@ -101,13 +102,7 @@ func result(id string, steps int) string {
 // receiver contents) have no notification to wait on.
 func (e *env) await(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, 30*time.Second, what, cond)
 }
 
 func (e *env) settled(t *testing.T) bool {

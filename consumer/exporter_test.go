@@ -57,6 +57,26 @@ func mappedExamples(t *testing.T) []sdktrace.ReadOnlySpan {
 
 // received returns the one request r got, its ResourceSpans sorted by
 // service.name (an exporter's order of them is not specified).
+// exportBoth sends spans with the SDK's exporter to want and with
+// NewExporter's to got, shuts both down, checks that the two requests'
+// bodies are the same, and returns the requests.
+func exportBoth(t *testing.T, spans []sdktrace.ReadOnlySpan, sdk sdktrace.SpanExporter, want *otlptest.Receiver, own sdktrace.SpanExporter, got *otlptest.Receiver) (w, g otlptest.Request) {
+	t.Helper()
+	for _, exp := range []sdktrace.SpanExporter{sdk, own} {
+		if err := exp.ExportSpans(context.Background(), spans); err != nil {
+			t.Fatal(err)
+		}
+		if err := exp.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, g = received(t, want), received(t, got)
+	if !proto.Equal(g.Body, w.Body) {
+		t.Errorf("NewExporter sent\n%v\nthe SDK's exporter\n%v", g.Body, w.Body)
+	}
+	return w, g
+}
+
 func received(t *testing.T, r *otlptest.Receiver) otlptest.Request {
 	t.Helper()
 	reqs := r.Requests()
@@ -97,18 +117,7 @@ func TestNewExporterSendsWhatTheSDKSends(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, exp := range []sdktrace.SpanExporter{sdk, own} {
-				if err := exp.ExportSpans(context.Background(), spans); err != nil {
-					t.Fatal(err)
-				}
-				if err := exp.Shutdown(context.Background()); err != nil {
-					t.Fatal(err)
-				}
-			}
-			w, g := received(t, want), received(t, got)
-			if !proto.Equal(g.Body, w.Body) {
-				t.Errorf("NewExporter sent\n%v\nthe SDK's exporter\n%v", g.Body, w.Body)
-			}
+			w, g := exportBoth(t, spans, sdk, want, own, got)
 			if g.Gzip != w.Gzip || g.JSON || g.Spans != len(spans) {
 				t.Errorf("gzip %v (SDK: %v), JSON %v, %d spans of %d", g.Gzip, w.Gzip, g.JSON, g.Spans, len(spans))
 			}
@@ -142,18 +151,7 @@ func TestNewExporterTakesOptionsAsTheSDKDoes(t *testing.T) {
 	if _, ok := own.(*otlptrace.Exporter); ok {
 		t.Fatal("NewExporter returned the SDK's exporter for http/protobuf")
 	}
-	for _, exp := range []sdktrace.SpanExporter{sdk, own} {
-		if err := exp.ExportSpans(context.Background(), spans); err != nil {
-			t.Fatal(err)
-		}
-		if err := exp.Shutdown(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w, g := received(t, want), received(t, got)
-	if !proto.Equal(g.Body, w.Body) {
-		t.Errorf("NewExporter sent\n%v\nthe SDK's exporter\n%v", g.Body, w.Body)
-	}
+	w, g := exportBoth(t, spans, sdk, want, own, got)
 	if !g.Gzip || g.Header.Get("X-Tenant") != "acme" || g.Header.Get("Content-Type") != w.Header.Get("Content-Type") {
 		t.Errorf("gzip %v, X-Tenant %q, Content-Type %q (SDK's %q)", g.Gzip, g.Header.Get("X-Tenant"),
 			g.Header.Get("Content-Type"), w.Header.Get("Content-Type"))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spanferry/spanferry/internal/natstest"
 	"github.com/spanferry/spanferry/internal/otlptest"
+	"github.com/spanferry/spanferry/internal/poll"
 	"github.com/spanferry/spanferry/mapping"
 )
 
@@ -92,13 +93,7 @@ func (e *parkEnv) publish(t *testing.T, id, org, output string) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, 60*time.Second, what, cond)
 }
 
 func rootIDs(r *otlptest.Receiver) map[string]int {

@@ -18,6 +18,7 @@ import (
 	"github.com/spanferry/spanferry/internal/logtest"
 	"github.com/spanferry/spanferry/internal/natstest"
 	"github.com/spanferry/spanferry/internal/otlptest"
+	"github.com/spanferry/spanferry/internal/poll"
 	"github.com/spanferry/spanferry/mapping"
 )
 
@@ -115,13 +116,7 @@ func (r *replica) kill() {
 
 func await(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, 60*time.Second, what, cond)
 }
 
 func tenantResult(id, org string) string {

@@ -179,11 +179,7 @@ func (d *fastDecoder) usage(p **Usage) bool {
 	if d.null() {
 		return true
 	}
-	if len(d.usages) == cap(d.usages) {
-		d.usages = make([]Usage, 0, 8)
-	}
-	d.usages = append(d.usages, Usage{})
-	u := &d.usages[len(d.usages)-1]
+	u := slabValue(&d.usages, Usage{}, 8)
 	*p = u
 	return d.object(func(key []byte) bool {
 		switch string(key) {
@@ -421,11 +417,7 @@ func (d *fastDecoder) float(p **float64) bool {
 	if err != nil { // out of range: encoding/json refuses it
 		return false
 	}
-	if len(d.floats) == cap(d.floats) {
-		d.floats = make([]float64, 0, 16)
-	}
-	d.floats = append(d.floats, f)
-	*p = &d.floats[len(d.floats)-1]
+	*p = slabValue(&d.floats, f, 16)
 	return true
 }
 
@@ -442,12 +434,20 @@ func (d *fastDecoder) int(p **int64) bool {
 	if err != nil { // a fraction, an exponent or out of range: refused
 		return false
 	}
-	if len(d.ints) == cap(d.ints) {
-		d.ints = make([]int64, 0, 16)
-	}
-	d.ints = append(d.ints, n)
-	*p = &d.ints[len(d.ints)-1]
+	*p = slabValue(&d.ints, n, 16)
 	return true
+}
+
+// slabValue appends v to *slab and returns a pointer to it: the values a
+// Result points to (floats, ints, usages) are cut from small slabs, an
+// allocation per size of them rather than per value. A full slab is
+// replaced, never grown, as the pointers already handed out point into it.
+func slabValue[T any](slab *[]T, v T, size int) *T {
+	if len(*slab) == cap(*slab) {
+		*slab = make([]T, 0, size)
+	}
+	*slab = append(*slab, v)
+	return &(*slab)[len(*slab)-1]
 }
 
 // number decodes a number literal into a json.Number, or null.

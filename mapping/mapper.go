@@ -125,8 +125,10 @@ var (
 // from d are not affected: they refer to d's strings and raw values, which
 // are not recycled, never to d's memory itself.
 func (d *Decoded) Recycle() {
-	clear(d.steps[:cap(d.steps)]) // so that the pool keeps no message alive
-	clear(d.nodes[:cap(d.nodes)])
+	// So that the pool keeps no message alive. Both only ever grow by
+	// append, so nothing beyond their length was written.
+	clear(d.steps)
+	clear(d.nodes)
 	*d = Decoded{steps: d.steps[:0], nodes: d.nodes[:0]}
 	decodedPool.Put(d)
 	if !recycling.Load() {

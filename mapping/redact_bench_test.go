@@ -22,23 +22,6 @@ func fivePresets(b testing.TB) *mapping.Redactor {
 	return mustRedactor(b, rules...)
 }
 
-func benchMap(b *testing.B, m *mapping.Mapper, data []byte) {
-	d, err := m.Decode(data, mapping.Source{Stored: stored})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		c, err := m.NewCollector(d, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := m.Map(c, d); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // BenchmarkMapRedact is BenchmarkMap with no rules and with the five
 // presets, on the bench message (nothing to replace: the cost of looking)
 // and on examples/redact/support-ticket.json (11 replacements).

@@ -191,6 +191,22 @@ func median(runs []result) result {
 	return sorted[(len(sorted)-1)/2]
 }
 
+// interleaved runs each of specs -repeat times, in rounds, so that a
+// noisy neighbour hurts them alike, and returns the runs of each.
+func (b *bench) interleaved(ctx context.Context, specs []spec) ([][]result, error) {
+	runs := make([][]result, len(specs))
+	for range b.opts.repeat {
+		for i, sp := range specs {
+			r, err := b.runOnce(ctx, sp)
+			if err != nil {
+				return nil, err
+			}
+			runs[i] = append(runs[i], r)
+		}
+	}
+	return runs, nil
+}
+
 // medianCPU returns the run of median CPU per result.
 func medianCPU(runs []result) result {
 	sorted := slices.Clone(runs)
@@ -233,15 +249,9 @@ func (b *bench) mainSection(ctx context.Context) error {
 		{label: "worker (defaults)", role: roleWorker, stream: s, n: b.opts.n},
 		{label: "worker, batch size 1", role: roleWorker, stream: ref, n: b.opts.refN, batch: 1},
 	}
-	runs := make([][]result, len(specs))
-	for range b.opts.repeat {
-		for i, sp := range specs {
-			r, err := b.runOnce(ctx, sp)
-			if err != nil {
-				return err
-			}
-			runs[i] = append(runs[i], r)
-		}
+	runs, err := b.interleaved(ctx, specs)
+	if err != nil {
+		return err
 	}
 	b.report.Main = runs
 	if err := b.broker.deleteStream(ctx, ref); err != nil {

@@ -41,15 +41,9 @@ func (b *bench) redactSection(ctx context.Context) error {
 		{label: "worker, no redaction rules", role: roleWorker, stream: s, n: n},
 		{label: "worker, 5 redaction rules", role: roleWorker, stream: s, n: n, env: []string{"WORKER_REDACT_FILE=" + rules}},
 	}
-	runs := make([][]result, len(specs))
-	for range b.opts.repeat {
-		for i, sp := range specs {
-			r, err := b.runOnce(ctx, sp)
-			if err != nil {
-				return err
-			}
-			runs[i] = append(runs[i], r)
-		}
+	runs, err := b.interleaved(ctx, specs)
+	if err != nil {
+		return err
 	}
 	b.report.Redact = runs
 	return b.broker.deleteStream(ctx, s)

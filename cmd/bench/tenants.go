@@ -59,19 +59,14 @@ func (b *bench) tenantsSection(ctx context.Context) error {
 	}
 	fmt.Fprintf(b.out, "  prefilled %d results of %s in turn in %.1fs\n", b.opts.n, strings.Join(benchTenants, ", "), took.Seconds())
 	f := &tenantsFigures{}
-	specs := [2]spec{
+	runs, err := b.interleaved(ctx, []spec{
 		{label: "worker, no tenants file", role: roleWorker, stream: s, n: b.opts.n},
 		{label: "worker, 3 tenants", role: roleWorker, stream: s, n: b.opts.n, env: []string{"WORKER_TENANTS_FILE=" + three}},
+	})
+	if err != nil {
+		return err
 	}
-	for range b.opts.repeat {
-		for i, sp := range specs {
-			r, err := b.runOnce(ctx, sp)
-			if err != nil {
-				return err
-			}
-			f.CPU[i] = append(f.CPU[i], r)
-		}
-	}
+	f.CPU = [2][]result{runs[0], runs[1]}
 	if err := b.broker.deleteStream(ctx, s); err != nil {
 		return err
 	}
